@@ -1,0 +1,86 @@
+"""parallel-file-processor: scan, hash, unzip and process many files in parallel.
+
+A Rust core (directory scanning, hashing, ZIP extraction, read-ahead) under a typed Python API::
+
+    from parallel_file_processor import FileScanner, FileProcessor, ProcessingMode
+
+    files = FileScanner(extensions={".csv"}).list_files("data/")
+
+Names are imported lazily, so ``import parallel_file_processor`` stays fast (pandas is loaded
+only when a DataFrame is asked for).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    ArchiveError,
+    CacheError,
+    ConfigError,
+    ManifestError,
+    MissingExtraError,
+    PatternError,
+    PFPError,
+    RootNotADirectoryError,
+    SchemaError,
+    TargetExistsError,
+    UnsafeArchiveError,
+    WorkerCrashed,
+    ZipBombError,
+)
+from .types import BatchResult, FileError, FileInfo, ProcessingMode, ProcessingResult, Status
+
+__version__ = "0.1.0"
+
+# public name -> submodule that defines it (imported on first use)
+_LAZY: dict[str, str] = {
+    "FileScanner": "scan",
+    "ScanResult": "scan",
+    "scan": "scan",
+    "scan_frame": "scan",
+    "ProgressTracker": "progress",
+}
+
+__all__ = [
+    "__version__",
+    "ProcessingMode",
+    "FileInfo",
+    "FileError",
+    "ProcessingResult",
+    "BatchResult",
+    "Status",
+    "PFPError",
+    "RootNotADirectoryError",
+    "PatternError",
+    "ArchiveError",
+    "UnsafeArchiveError",
+    "ZipBombError",
+    "TargetExistsError",
+    "CacheError",
+    "ManifestError",
+    "WorkerCrashed",
+    "ConfigError",
+    "SchemaError",
+    "MissingExtraError",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'parallel_file_processor' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from .progress import ProgressTracker
+    from .scan import FileScanner, ScanResult, scan, scan_frame

@@ -1,0 +1,1 @@
+"""Subcommands of ``pfp``; each module provides ``add_parser(subparsers)``."""

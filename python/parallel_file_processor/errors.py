@@ -1,0 +1,75 @@
+"""Exceptions raised by parallel_file_processor.
+
+Each subclasses the built-in a user would already catch (``ValueError``, ``OSError``...), so code
+written against the seed API keeps working, and also :class:`PFPError` for a catch-all.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PFPError",
+    "RootNotADirectoryError",
+    "PatternError",
+    "ArchiveError",
+    "UnsafeArchiveError",
+    "ZipBombError",
+    "TargetExistsError",
+    "CacheError",
+    "ManifestError",
+    "WorkerCrashed",
+    "ConfigError",
+    "SchemaError",
+    "MissingExtraError",
+]
+
+
+class PFPError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class RootNotADirectoryError(PFPError, NotADirectoryError, ValueError):
+    """A scan root exists but is not a directory (catchable as ``ValueError``, like the seed)."""
+
+
+class PatternError(PFPError, ValueError):
+    """An include/exclude glob could not be compiled."""
+
+
+class ArchiveError(PFPError, ValueError):
+    """An archive is corrupt, truncated, encrypted or uses an unsupported method."""
+
+
+class UnsafeArchiveError(ArchiveError):
+    """An archive entry would write outside its target (traversal, links, clashing names)."""
+
+
+class ZipBombError(ArchiveError):
+    """An archive exceeds the size, ratio or entry-count limits, or has overlapping entries."""
+
+
+class TargetExistsError(PFPError, FileExistsError):
+    """The output already exists and neither overwrite nor skip was chosen."""
+
+
+class CacheError(PFPError, OSError):
+    """A hash cache file is corrupt or unusable; the message names the file."""
+
+
+class ManifestError(PFPError, ValueError):
+    """A manifest could not be read at all (a malformed line is reported, not raised)."""
+
+
+class WorkerCrashed(PFPError, RuntimeError):
+    """A worker process died (segfault, ``os._exit``, out of memory) while running an item."""
+
+
+class ConfigError(PFPError, ValueError):
+    """A job file has an unknown key or a value of the wrong type; the message gives its path."""
+
+
+class SchemaError(PFPError, ValueError):
+    """Files being merged disagree on columns or types under a strict policy."""
+
+
+class MissingExtraError(PFPError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""

@@ -1,0 +1,158 @@
+"""Progress reporting: the seed's ``ProgressTracker`` (drawn by tqdm) and the adapter that turns
+``progress=`` arguments into what native jobs and the engine call.
+
+Callbacks are always invoked from the calling thread, never from a worker. Bars go to stderr and
+can be switched off with tqdm's own ``TQDM_DISABLE=1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Union
+
+from tqdm.auto import tqdm
+
+__all__ = ["ProgressTracker", "ProgressArg", "Reporter"]
+
+#: ``True`` for a tqdm bar, ``False``/``None`` for nothing, or ``callback(completed, total)``.
+ProgressArg = Union[bool, None, Callable[[int, int], Any]]
+
+
+class ProgressTracker:
+    """Track and display processing progress (the seed's class, drawn by tqdm).
+
+    Use ``tracker.update`` as a ``progress_callback(completed, total)``::
+
+        tracker = ProgressTracker(0, "Processing CSVs")
+        tracker.start()
+        result = processor.process_directory(path, fn, progress_callback=tracker.update)
+        tracker.finish()
+    """
+
+    def __init__(
+        self,
+        total: int,
+        description: str = "Processing",
+        show_eta: bool = True,
+        bar_width: int = 40,
+        *,
+        unit: str = "file",
+        disable: bool | None = None,
+    ) -> None:
+        self.total = total
+        self.description = description
+        self.show_eta = show_eta
+        self.bar_width = bar_width
+        self.completed = 0
+        self.unit = unit
+        self._disable = disable
+        self._bar: Any = None
+
+    def _ensure_bar(self) -> Any:
+        if self._bar is None:
+            fmt = None if self.show_eta else "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}]"
+            self._bar = tqdm(
+                total=self.total or None,
+                desc=self.description,
+                unit=self.unit,
+                ncols=None,
+                bar_format=fmt,
+                disable=self._disable,
+                dynamic_ncols=True,
+            )
+        return self._bar
+
+    def start(self) -> None:
+        """Start tracking (resets the count)."""
+        self.completed = 0
+        bar = self._ensure_bar()
+        bar.reset(total=self.total or None)
+
+    def update(self, completed: int, total: int) -> None:
+        """Set progress to ``completed`` of ``total`` (a ``progress_callback``)."""
+        bar = self._ensure_bar()
+        if total != self.total:
+            self.total = total
+            bar.total = total
+        bar.update(completed - self.completed)
+        self.completed = completed
+
+    def finish(self) -> None:
+        """Mark processing as complete and close the bar."""
+        if self._bar is not None:
+            self.update(self.total, self.total)
+            self._bar.close()
+            self._bar = None
+
+    close = finish
+
+    def __enter__(self) -> ProgressTracker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class Reporter:
+    """Adapts a ``progress=`` argument to the native counters' ``(items, items_total, bytes,
+    bytes_total)`` polls and the engine's ``(completed, total)`` updates.
+
+    ``progress=True`` draws a tqdm bar (bytes with ``by_bytes=True``), a callable receives
+    ``(completed, total)``, ``None``/``False`` does nothing. Use as a context manager so the bar
+    is closed even on error.
+    """
+
+    def __init__(
+        self, progress: ProgressArg, *, desc: str, unit: str = "file", by_bytes: bool = False
+    ) -> None:
+        self._callback: Callable[[int, int], Any] | None = None
+        self._bar: Any = None
+        self._by_bytes = by_bytes
+        self._done = 0
+        if progress is True:
+            if by_bytes:
+                self._bar = tqdm(desc=desc, unit="B", unit_scale=True, unit_divisor=1024)
+            else:
+                self._bar = tqdm(desc=desc, unit=unit)
+        elif callable(progress):
+            self._callback = progress
+        elif progress not in (None, False):
+            raise TypeError("progress must be True, False, None or a callable(completed, total)")
+
+    @property
+    def active(self) -> bool:
+        return self._bar is not None or self._callback is not None
+
+    def native(self) -> Callable[[int, int, int, int], None] | None:
+        """The callback to hand a native job, or None when nothing listens."""
+        return self._native if self.active else None
+
+    def _native(self, items: int, items_total: int, nbytes: int, bytes_total: int) -> None:
+        if self._by_bytes:
+            self.update(nbytes, bytes_total)
+        else:
+            self.update(items, items_total)
+
+    def update(self, completed: int, total: int) -> None:
+        if self._bar is not None:
+            if total and self._bar.total != total:
+                self._bar.total = total
+                self._bar.refresh()
+            self._bar.update(completed - self._done)
+        if self._callback is not None:
+            self._callback(completed, total)
+        self._done = completed
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> Reporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

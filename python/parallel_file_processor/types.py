@@ -1,0 +1,232 @@
+"""The data types every capability shares, with the seed API's names and fields.
+
+``FileInfo``, ``ProcessingResult``, ``BatchResult`` and ``ProcessingMode`` are exactly the seed's,
+extended with fields a batch user needs (error type, traceback, attempts, worker id, memory).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "ProcessingMode",
+    "FileInfo",
+    "FileError",
+    "ProcessingResult",
+    "BatchResult",
+    "Status",
+]
+
+T = TypeVar("T")
+
+
+class ProcessingMode(Enum):
+    """How :class:`~parallel_file_processor.ParallelProcessor` runs the user's function."""
+
+    SEQUENTIAL = "sequential"
+    THREAD_POOL = "thread_pool"
+    PROCESS_POOL = "process_pool"
+    ASYNC = "async"
+
+    @classmethod
+    def _missing_(cls, value: object) -> ProcessingMode | None:
+        # Accept "thread_pool", "THREAD_POOL", "threads", "process"... from YAML and the CLI.
+        if isinstance(value, str):
+            key = value.strip().lower().replace("-", "_")
+            aliases = {
+                "sequential": cls.SEQUENTIAL,
+                "serial": cls.SEQUENTIAL,
+                "thread": cls.THREAD_POOL,
+                "threads": cls.THREAD_POOL,
+                "thread_pool": cls.THREAD_POOL,
+                "process": cls.PROCESS_POOL,
+                "processes": cls.PROCESS_POOL,
+                "process_pool": cls.PROCESS_POOL,
+                "async": cls.ASYNC,
+                "asyncio": cls.ASYNC,
+            }
+            return aliases.get(key)
+        return None
+
+
+@dataclass(slots=True)
+class FileInfo:
+    """File metadata container (the seed's fields), able to read its file.
+
+    ``read_bytes()`` / ``read_text()`` return bytes prefetched by the Rust core when the engine runs
+    with ``prefetch=True``, so they do not block on I/O; otherwise they read the file.
+    """
+
+    path: Path
+    size_bytes: int
+    modified_time: float
+    extension: str
+    relative_path: str | None = None
+    _data: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    @classmethod
+    def from_path(cls, path: Path | str, base_path: Path | str | None = None) -> FileInfo:
+        """Create a FileInfo from a path (``stat`` is called once)."""
+        path = Path(path)
+        st = path.stat()
+        relative = str(path.relative_to(base_path)) if base_path else None
+        return cls(
+            path=path,
+            size_bytes=st.st_size,
+            modified_time=st.st_mtime,
+            extension=path.suffix.lower(),
+            relative_path=relative,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def read_bytes(self) -> bytes:
+        """The file's bytes: prefetched ones if the engine read ahead, else read now.
+
+        Prefetched bytes are handed over once and then released, so memory stays bounded.
+        """
+        data = self._data
+        if data is not None:
+            self._data = None
+            return data
+        with open(self.path, "rb") as f:
+            return f.read()
+
+    def read_text(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        """The file's text, decoded from :meth:`read_bytes`."""
+        return self.read_bytes().decode(encoding, errors)
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+
+@dataclass(slots=True, frozen=True)
+class FileError:
+    """A file, directory or archive that could not be handled, and why; the run went on."""
+
+    path: Path
+    error_type: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.error_type}: {self.message}"
+
+
+class Status:
+    """Values of :attr:`ProcessingResult.status`."""
+
+    OK = "ok"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+
+_EMPTY_PATH = Path("")
+
+
+@dataclass
+class ProcessingResult(Generic[T]):
+    """Result of processing a single file or item.
+
+    The first five fields are the seed's. ``item`` is the original input (for non-file items
+    ``file_info`` is a placeholder with an empty path, as in the seed).
+    """
+
+    file_info: FileInfo
+    success: bool
+    result: T | None = None
+    error: str | None = None
+    duration_seconds: float = 0.0
+    error_type: str | None = None
+    traceback: str | None = None
+    attempts: int = 1
+    worker_id: str | None = None
+    status: str = Status.OK
+    index: int = -1
+    item: Any = field(default=None, repr=False)
+
+
+@dataclass
+class BatchResult(Generic[T]):
+    """Aggregated results from batch processing (the seed's fields, plus run diagnostics)."""
+
+    total_files: int = 0
+    successful: int = 0
+    failed: int = 0
+    results: list[ProcessingResult[T]] = field(default_factory=list)
+    total_duration_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    cancelled: int = 0
+    interrupted: bool = False
+    peak_memory_mb: float | None = None
+    worker_peak_memory_mb: dict[str, float] = field(default_factory=dict)
+    total_bytes: int = 0
+
+    @property
+    def success_rate(self) -> float:
+        """Success rate as a percentage (100.0 for an empty batch, as in the seed)."""
+        if self.total_files == 0:
+            return 100.0
+        return (self.successful / self.total_files) * 100
+
+    def successful_results(self) -> list[T]:
+        """The results of successful items (``None`` results left out, as in the seed)."""
+        return [r.result for r in self.results if r.success and r.result is not None]
+
+    def failed_results(self) -> list[ProcessingResult[T]]:
+        """The ProcessingResults of items that failed, timed out, crashed or were cancelled."""
+        return [r for r in self.results if not r.success]
+
+    def add(self, result: ProcessingResult[T]) -> None:
+        """Record one result, keeping the counters in step."""
+        self.results.append(result)
+        if result.success:
+            self.successful += 1
+        elif result.status == Status.CANCELLED:
+            self.cancelled += 1
+        else:
+            self.failed += 1
+            if result.error:
+                self.errors.append(result.error)
+
+    def errors_df(self) -> pd.DataFrame:
+        """One row per failed item: path, item, status, error type, message, attempts, traceback."""
+        import pandas as pd
+
+        rows = [
+            {
+                "path": str(r.file_info.path) if r.file_info.path != _EMPTY_PATH else None,
+                "item": None if r.file_info.path != _EMPTY_PATH else repr(r.item),
+                "status": r.status,
+                "error_type": r.error_type,
+                "error": r.error,
+                "attempts": r.attempts,
+                "worker_id": r.worker_id,
+                "duration_seconds": r.duration_seconds,
+                "traceback": r.traceback,
+            }
+            for r in self.results
+            if not r.success
+        ]
+        columns = [
+            "path", "item", "status", "error_type", "error", "attempts", "worker_id",
+            "duration_seconds", "traceback",
+        ]
+        return pd.DataFrame(rows, columns=columns)
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per item; see :meth:`ResultAggregator.to_dataframe`."""
+        from .aggregate import ResultAggregator
+
+        return ResultAggregator(self).to_dataframe()

@@ -1,0 +1,22 @@
+//! Native core of parallel-file-processor.
+//!
+//! The capability modules are plain Rust: they take Rust options, return `Result`s and know
+//! nothing of Python, so `cargo test` covers them. `py` (built with the `python` feature, which
+//! maturin turns on) is the thin binding layer; the `#[pymodule]` below only registers it.
+
+pub mod error;
+pub mod pool;
+pub mod progress;
+pub mod scan;
+
+#[cfg(feature = "python")]
+mod py;
+
+#[cfg(feature = "python")]
+#[pyo3::pymodule]
+fn _core(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+    use pyo3::types::PyModuleMethods;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    py::scan::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! What every binding shares: running a core job off the GIL while the calling thread polls
+//! progress and Ctrl-C, and turning Rust errors into specific Python exceptions.
+
+use std::io;
+use std::sync::mpsc::{sync_channel, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::exceptions::{
+    PyFileNotFoundError, PyIsADirectoryError, PyNotADirectoryError, PyOSError, PyPermissionError,
+    PyRuntimeError, PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use crate::error::FileError;
+use crate::progress::{Progress, Snapshot};
+
+/// How often the calling thread wakes to report progress and check for Ctrl-C.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Run `job` on a scoped thread with the GIL released, and from the calling thread, every
+/// `POLL_INTERVAL`: call `callback(items_done, items_total, bytes_done, bytes_total)` when the
+/// counters moved, and run `check_signals` so Ctrl-C raises `KeyboardInterrupt`.
+///
+/// On Ctrl-C or a callback error the cancel flag is set, the job is awaited (workers stop at their
+/// next check, well under the 200 ms budget) and the Python error is returned. The callback is
+/// only ever called on this thread, never from a worker.
+pub fn run_job<T, F>(
+    py: Python<'_>,
+    progress: &Arc<Progress>,
+    callback: Option<&Bound<'_, PyAny>>,
+    job: F,
+) -> PyResult<T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    let mut last: Option<Snapshot> = None;
+    let report = |py: Python<'_>, last: &mut Option<Snapshot>| -> PyResult<()> {
+        if let Some(cb) = callback {
+            let snap = progress.snapshot();
+            if *last != Some(snap) {
+                *last = Some(snap);
+                let args = PyTuple::new(
+                    py,
+                    [
+                        snap.items_done,
+                        snap.items_total,
+                        snap.bytes_done,
+                        snap.bytes_total,
+                    ],
+                )?;
+                cb.call1(args)?;
+            }
+        }
+        Ok(())
+    };
+
+    std::thread::scope(|scope| {
+        let (tx, rx) = sync_channel::<()>(1);
+        let handle = scope.spawn(move || {
+            let out = job();
+            let _ = tx.send(());
+            out
+        });
+        let mut pending: Option<PyErr> = None;
+        let mut rx = Some(rx);
+        loop {
+            // The receiver is moved into the detached closure and back: it is Send, not Sync.
+            let (back, waited) = py.detach(move || {
+                let rx = rx.take().expect("receiver present");
+                let waited = rx.recv_timeout(POLL_INTERVAL);
+                (rx, waited)
+            });
+            rx = Some(back);
+            match waited {
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if pending.is_some() {
+                continue;
+            }
+            let polled = py.check_signals().and_then(|()| report(py, &mut last));
+            if let Err(err) = polled {
+                progress.cancel();
+                pending = Some(err);
+            }
+        }
+        let joined = py.detach(|| handle.join());
+        if let Some(err) = pending {
+            return Err(err);
+        }
+        let value = joined.map_err(|_| PyRuntimeError::new_err("native worker panicked"))?;
+        report(py, &mut last)?;
+        Ok(value)
+    })
+}
+
+/// A Python exception for an I/O error, chosen by its kind, naming the path.
+pub fn io_err(path: &std::path::Path, err: &io::Error) -> PyErr {
+    let msg = format!("{}: {}", path.display(), err);
+    match err.kind() {
+        io::ErrorKind::NotFound => PyFileNotFoundError::new_err(msg),
+        io::ErrorKind::PermissionDenied => PyPermissionError::new_err(msg),
+        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => PyValueError::new_err(msg),
+        _ => match err.raw_os_error() {
+            Some(libc::EISDIR) => PyIsADirectoryError::new_err(msg),
+            Some(libc::ENOTDIR) => PyNotADirectoryError::new_err(msg),
+            _ => PyOSError::new_err(msg),
+        },
+    }
+}
+
+/// An instance of one of the package's own exception classes (`parallel_file_processor.errors`).
+pub fn package_err(py: Python<'_>, class: &str, msg: String) -> PyErr {
+    let made = py
+        .import("parallel_file_processor.errors")
+        .and_then(|m| m.getattr(class))
+        .and_then(|cls| cls.call1((msg.clone(),)));
+    match made {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(_) => PyRuntimeError::new_err(msg),
+    }
+}
+
+/// Per-file failures as `(path, error_type, message)` tuples; the Python layer wraps them.
+pub fn file_errors(errors: Vec<FileError>) -> Vec<(std::ffi::OsString, String, String)> {
+    errors
+        .into_iter()
+        .map(|e| (e.path.into_os_string(), e.error_type, e.message))
+        .collect()
+}

@@ -1,0 +1,5 @@
+//! The binding layer: Python arguments in, Rust options to the core, Rust results and errors out.
+//! Every call into the core runs with the GIL released (see `common::run_job`).
+
+pub mod common;
+pub mod scan;
