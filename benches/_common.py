@@ -1,0 +1,136 @@
+"""Shared benchmark plumbing: the corpus, timing whole processes, machine info, tables.
+
+Every peer runs as its own process (``python -c ...`` for Python approaches), timed from the
+outside with its peak RSS read from ``wait4``, so figures compare like with like.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def corpus_dir() -> Path:
+    """The standard corpus (``PFP_BENCH_CORPUS`` or ``benches/.corpus``), generated on first use."""
+    dest = Path(os.environ.get("PFP_BENCH_CORPUS", HERE / ".corpus"))
+    if not (dest / ".complete").exists():
+        print(f"generating the standard corpus in {dest} (once; a few minutes)...", file=sys.stderr)
+        subprocess.run([sys.executable, str(HERE / "corpus.py"), str(dest)], check=True)
+        (dest / ".complete").write_text("ok\n")
+    return dest
+
+
+@dataclass
+class Measurement:
+    name: str
+    times: list[float] = field(default_factory=list)
+    peak_rss_mb: float = 0.0
+    ok: bool = True
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times) if self.times else float("nan")
+
+
+def run(name: str, argv: list[str], *, repeat: int = 3, warmup: int = 1,
+        env: dict[str, str] | None = None, shell: bool = False, note: str = "") -> Measurement:
+    """Time ``argv`` ``repeat`` times after ``warmup`` runs; keep the median and peak RSS."""
+    m = Measurement(name, note=note)
+    full_env = {**os.environ, **(env or {})}
+    for i in range(warmup + repeat):
+        t0 = time.perf_counter()
+        cmd: list[str] | str = argv
+        if shell:
+            cmd = ["bash", "-c", argv if isinstance(argv, str) else " ".join(argv)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full_env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if proc.returncode != 0:
+            m.ok = False
+            m.note = (note + " " if note else "") + f"exit {proc.returncode}: {err.strip()[-200:]}"
+            print(f"  {name}: FAILED {m.note}", file=sys.stderr)
+            return m
+        if i >= warmup:
+            m.times.append(elapsed)
+            m.peak_rss_mb = max(m.peak_rss_mb, usage.ru_maxrss / 1024)
+    print(f"  {name}: median {m.median:.3f}s  peak {m.peak_rss_mb:.0f} MiB", file=sys.stderr)
+    return m
+
+
+def py(code: str) -> list[str]:
+    """A Python peer: the code runs in a fresh interpreter (whole-process timing)."""
+    return [sys.executable, "-c", code]
+
+
+def have(tool: str) -> bool:
+    return shutil.which(tool) is not None
+
+
+def machine() -> dict[str, object]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_gib, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def table(title: str, results: list[Measurement], baseline: str) -> str:
+    """A Markdown table of medians, peak memory and each peer's time relative to ``baseline``."""
+    base = next((r.median for r in results if r.name == baseline and r.ok), float("nan"))
+    lines = [f"### {title}", "",
+             f"| approach | median s | peak MiB | time vs {baseline} |",
+             "| --- | ---: | ---: | ---: |"]
+    for r in results:
+        if not r.ok:
+            lines.append(f"| {r.name} | failed | | {r.note} |")
+            continue
+        ratio = r.median / base if base == base and base > 0 else float("nan")
+        lines.append(f"| {r.name} | {r.median:.3f} | {r.peak_rss_mb:.0f} | {ratio:.2f}x |")
+    return "\n".join(lines)
+
+
+def save(bench: str, sections: dict[str, list[Measurement]], text: str) -> None:
+    """Write ``results/<bench>.json`` and ``results/<bench>.md`` (the README copies the latter)."""
+    RESULTS.mkdir(exist_ok=True)
+    data = {
+        "machine": machine(),
+        "sections": {k: [asdict(m) | {"median": m.median} for m in v] for k, v in sections.items()},
+    }
+    (RESULTS / f"{bench}.json").write_text(json.dumps(data, indent=2) + "\n")
+    mach = data["machine"]
+    header = (f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['memory_gib']} GiB, "
+              f"{mach['os']}, Python {mach['python']}, {mach['date']}.\n\n")
+    (RESULTS / f"{bench}.md").write_text(header + text + "\n")
+    print(header + text)
+
+
+def quote(argv: list[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)
