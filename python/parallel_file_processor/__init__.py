@@ -72,9 +72,13 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'parallel_file_processor' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    mod = importlib.import_module(f".{module}", __name__)
+    # Importing a submodule binds its name on the package (``scan``, ``aggregate``), shadowing
+    # the function of the same name: bind every public name of that module now.
+    for public, owner in _LAZY.items():
+        if owner == module:
+            globals()[public] = getattr(mod, public)
+    return globals()[name]
 
 
 def __dir__() -> list[str]:

@@ -232,8 +232,13 @@ def _strings(col: dict[str, Any], n: int) -> Any:
 
     data: bytes = col["data"]
     offsets = np.frombuffer(col["offsets"], dtype="<i8")
-    # Non-UTF-8 names decode as os.fsdecode does (surrogateescape), so they open again.
-    return [os.fsdecode(data[offsets[i] : offsets[i + 1]]) for i in range(n)]
+    # Non-UTF-8 names decode as os.fsdecode does (surrogateescape), so they open again; such
+    # strings cannot live in an Arrow-backed column, hence object dtype.
+    values = np.empty(n, dtype=object)
+    values[:] = [os.fsdecode(data[offsets[i] : offsets[i + 1]]) for i in range(n)]
+    import pandas as pd
+
+    return pd.Series(values, dtype=object, copy=False)
 
 
 def _frame_from_columns(cols: dict[str, Any]) -> pd.DataFrame:
