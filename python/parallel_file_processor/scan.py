@@ -268,6 +268,7 @@ def scan(
     max_size: int | None = None,
     recursive: bool = True,
     progress: ProgressArg = None,
+    client: Any = None,
     **options: Any,
 ) -> ScanResult:
     """Scan one or more directories; return files, per-entry errors and special files.
@@ -275,8 +276,15 @@ def scan(
     >>> result = scan("data", include=["*.csv"], min_size=100, sort=True)   # doctest: +SKIP
     >>> [f.relative_path for f in result], result.errors                     # doctest: +SKIP
 
-    Keyword options are those of :class:`FileScanner`.
+    Keyword options are those of :class:`FileScanner`. With ``client`` (a ``distributed.Client``)
+    the roots are scanned on the Dask workers (they must see the same paths).
     """
+    if client is not None:
+        from . import distributed as _distributed
+
+        return _distributed.scan(client, list(roots), include=include, exclude=exclude,
+                                 extensions=extensions, min_size=min_size, max_size=max_size,
+                                 recursive=recursive, progress=progress, **options)
     scanner = FileScanner(include, exclude, extensions, min_size, max_size, recursive, **options)
     return scanner.scan_result(roots, progress=progress)
 
