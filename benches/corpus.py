@@ -3,7 +3,9 @@
 
 usage: python benches/corpus.py DEST [--files N] [--big-mb MB] [--big-count K] [--zips Z] [--csvs C]
 """
-import argparse, os, random, zipfile
+import argparse
+import random
+import zipfile
 from pathlib import Path
 
 EXTS = [".csv", ".txt", ".json", ".log", ".py", ".dat", ".md", ".xml"]

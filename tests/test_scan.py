@@ -12,12 +12,11 @@ import threading
 import time
 from pathlib import Path
 
+import parallel_file_processor as pfp
 import pytest
 from conftest import run_unprivileged, write
 from hypothesis import given
 from hypothesis import strategies as st
-
-import parallel_file_processor as pfp
 from parallel_file_processor import FileInfo, FileScanner, scan, scan_frame
 
 

@@ -28,6 +28,7 @@ def scan_tree(
     threads: int | None = None,
     progress: NativeProgress | None = None,
     columnar: bool = False,
+    with_metadata: bool = True,
 ) -> dict[str, Any]:
     """Walk ``roots`` with the GIL released. Returns ``files`` (five lists, or column buffers
     when ``columnar``), ``special`` (path, kind), ``errors`` (path, error_type, message),

@@ -50,7 +50,8 @@ class ProgressTracker:
 
     def _ensure_bar(self) -> Any:
         if self._bar is None:
-            fmt = None if self.show_eta else "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}]"
+            no_eta = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}]"
+            fmt = None if self.show_eta else no_eta
             self._bar = tqdm(
                 total=self.total or None,
                 desc=self.description,

@@ -160,10 +160,12 @@ class FileScanner:
             "threads": self.threads,
         }
 
-    def _run(self, roots: Any, progress: ProgressArg, columnar: bool) -> dict[str, Any]:
+    def _run(self, roots: Any, progress: ProgressArg, columnar: bool,
+             with_metadata: bool = True) -> dict[str, Any]:
         with Reporter(progress, desc="Scanning", unit="entry") as rep:
             out = _core.scan_tree(
-                _roots(roots), progress=rep.native(), columnar=columnar, **self._native_options()
+                _roots(roots), progress=rep.native(), columnar=columnar,
+                with_metadata=with_metadata, **self._native_options()
             )
         self.last_errors = [FileError(Path(p), t, m) for p, t, m in out["errors"]]
         return out
@@ -190,8 +192,9 @@ class FileScanner:
         return self.scan_result(directory).files
 
     def count(self, directory: PathLike) -> int:
-        """Count matching files without building a FileInfo for each."""
-        out = self._run(directory, None, columnar=False)
+        """Count matching files without building a FileInfo for each (and without ``stat``
+        unless a size or time filter needs it)."""
+        out = self._run(directory, None, columnar=False, with_metadata=False)
         return len(out["files"][0])
 
     def frame(self, directory: PathLike | Iterable[PathLike], *,

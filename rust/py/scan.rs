@@ -190,7 +190,7 @@ fn rows(roots: &[PathBuf], files: Vec<Entry>) -> Rows {
     roots, *, include=vec![], exclude=vec![], extensions=vec![], min_size=None, max_size=None,
     recursive=true, max_depth=None, skip_hidden=false, follow_symlinks=false,
     same_file_system=false, modified_after=None, modified_before=None, include_special=false,
-    sort=false, threads=None, progress=None, columnar=false
+    sort=false, threads=None, progress=None, columnar=false, with_metadata=true
 ))]
 #[allow(clippy::too_many_arguments)]
 fn scan_tree<'py>(
@@ -213,8 +213,9 @@ fn scan_tree<'py>(
     threads: Option<usize>,
     progress: Option<Bound<'py, PyAny>>,
     columnar: bool,
+    with_metadata: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let opts = options(
+    let mut opts = options(
         include,
         exclude,
         extensions,
@@ -231,6 +232,7 @@ fn scan_tree<'py>(
         sort,
         threads,
     )?;
+    opts.with_metadata = with_metadata;
     let counters = Arc::new(Progress::new());
     let out: Result<ScanOutput, ScanError> = run_job(py, &counters, progress.as_ref(), || {
         scan::scan(&roots, &opts, &counters)

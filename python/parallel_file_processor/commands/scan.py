@@ -7,6 +7,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ._output import add_format_options, progress_enabled, report_errors, write_frame
 
@@ -33,7 +34,7 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--changed-before", type=_when, default=None, metavar="WHEN")
 
 
-def filter_kwargs(args: argparse.Namespace) -> dict[str, object]:
+def filter_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The parsed filters as keyword arguments for FileScanner / scan / hash_files."""
     return {
         "include": args.include or None,
