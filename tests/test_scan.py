@@ -252,10 +252,28 @@ def test_very_deep_tree_has_no_recursion_or_fd_exhaustion(tmp_path: Path) -> Non
         os.close(cur)
     finally:
         os.close(fd)
-    res = scan(tmp_path)
-    assert len(res.files) == 1
-    assert res.files[0].relative_path.count("/") == depth
-    assert not res.errors
+    try:
+        res = scan(tmp_path)
+        assert len(res.files) == 1
+        assert res.files[0].relative_path.count("/") == depth
+        assert not res.errors
+    finally:
+        _remove_deep_chain(tmp_path, depth)
+
+
+def _remove_deep_chain(base: Path, depth: int) -> None:
+    """Delete base/d/d/.../leaf.txt one level at a time (shutil.rmtree recurses, and pytest's
+    own clean-up of old temp dirs would hit RecursionError on it)."""
+    fd = os.open(base, os.O_RDONLY)
+    try:
+        for _ in range(depth - 1):
+            os.rename("d/d", "d.next", src_dir_fd=fd, dst_dir_fd=fd)
+            os.rmdir("d", dir_fd=fd)
+            os.rename("d.next", "d", src_dir_fd=fd, dst_dir_fd=fd)
+        os.unlink("d/leaf.txt", dir_fd=fd)
+        os.rmdir("d", dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def test_directories_deleted_during_scan_never_abort(tmp_path: Path) -> None:

@@ -7,7 +7,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
+import threading
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,10 +203,31 @@ class FileScanner:
     def frame(self, directory: PathLike | Iterable[PathLike], *,
               progress: ProgressArg = None) -> pd.DataFrame:
         """Matching files as a DataFrame, built from native columns (see :func:`scan_frame`)."""
+        loader = _import_in_background("pandas", "pyarrow")
         out = self._run(directory, progress, columnar=True)
+        if loader is not None:
+            loader.join()
         df = _frame_from_columns(out["files"])
         df.attrs["errors"] = list(self.last_errors)
         return df
+
+
+def _import_in_background(*modules: str) -> threading.Thread | None:
+    """Import heavy modules on another thread while the native walk (GIL released) runs."""
+    missing = [m for m in modules if m not in sys.modules]
+    if not missing:
+        return None
+
+    def load() -> None:
+        for name in missing:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
+
+    thread = threading.Thread(target=load, name="pfp-import", daemon=True)
+    thread.start()
+    return thread
 
 
 def _file_info(path: str, size: int, mtime: float, ext: str, rel: str) -> FileInfo:
