@@ -10,9 +10,11 @@
 //! scan: they are collected in [`ScanOutput::errors`]. Only a missing or non-directory root and
 //! a bad glob are fatal.
 
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr};
 use std::fs;
 use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -522,7 +524,7 @@ fn list_one_level(
             }
             continue;
         }
-        consider(&path, &name, ft, root, p.root, filter, part, progress);
+        consider(&path, &name, ft, None, root, p.root, filter, part, progress);
     }
 }
 
@@ -544,6 +546,7 @@ fn walk_subtree(
     if max_depth != usize::MAX {
         walker = walker.max_depth(max_depth - p.depth);
     }
+    let mut dirs = DirFds::new(&p.dir);
     let mut it = walker.into_iter();
     let mut since_flush = 0u64;
     loop {
@@ -575,7 +578,9 @@ fn walk_subtree(
             let rel = de.path().strip_prefix(root).unwrap_or(de.path());
             // walkdir's same_file_system compares with its own start, which the split above
             // already checked against the root's device.
-            if !filter.descend(name, rel) {
+            if filter.descend(name, rel) {
+                dirs.enter(de.depth(), de.path());
+            } else {
                 it.skip_current_dir();
             }
             continue;
@@ -584,6 +589,7 @@ fn walk_subtree(
             de.path(),
             name,
             ft,
+            dirs.parent_of(de.depth()),
             root,
             p.root,
             filter,
@@ -593,6 +599,114 @@ fn walk_subtree(
     }
     progress.add_items(since_flush);
     part
+}
+
+/// What the filters and the output need from `stat`.
+struct Stat {
+    size: u64,
+    mtime_ns: i64,
+    dev: u64,
+    ino: u64,
+}
+
+impl From<&fs::Metadata> for Stat {
+    fn from(m: &fs::Metadata) -> Self {
+        Stat {
+            size: m.size(),
+            mtime_ns: m
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.mtime_nsec()),
+            dev: m.dev(),
+            ino: m.ino(),
+        }
+    }
+}
+
+impl Stat {
+    /// `fstatat(dir, name)` without following a final link (callers resolve links themselves).
+    // The field types of `libc::stat` differ between targets; the casts are no-ops on some.
+    #[allow(clippy::unnecessary_cast)]
+    fn at(dir: RawFd, name: &OsStr) -> io::Result<Stat> {
+        let name = CString::new(name.as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let mut st = MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: `name` is NUL-terminated and `st` is written by the kernel on success.
+        let rc = unsafe {
+            libc::fstatat(
+                dir,
+                name.as_ptr(),
+                st.as_mut_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fstatat returned 0, so the struct is initialised.
+        let st = unsafe { st.assume_init() };
+        Ok(Stat {
+            size: st.st_size as u64,
+            mtime_ns: (st.st_mtime as i64)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(st.st_mtime_nsec as i64),
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+        })
+    }
+}
+
+/// Open handles on the directories above the walker's position, by depth, so files are
+/// `stat`ed relative to their parent. Only the top `MAX_DEPTH` levels hold a descriptor, so a
+/// very deep tree cannot exhaust them; deeper files fall back to a path `stat`.
+struct DirFds {
+    fds: Vec<Option<OwnedFd>>,
+}
+
+impl DirFds {
+    const MAX_DEPTH: usize = 48;
+
+    fn new(start: &Path) -> Self {
+        Self {
+            fds: vec![open_dir(start)],
+        }
+    }
+
+    fn enter(&mut self, depth: usize, dir: &Path) {
+        self.fds.truncate(depth);
+        let fd = if depth < Self::MAX_DEPTH {
+            open_dir(dir)
+        } else {
+            None
+        };
+        self.fds.push(fd);
+    }
+
+    fn parent_of(&self, depth: usize) -> Option<RawFd> {
+        // Pre-order walk: the entry at `depth - 1` is always this entry's parent.
+        self.fds
+            .get(depth.checked_sub(1)?)?
+            .as_ref()
+            .map(|fd| fd.as_raw_fd())
+    }
+}
+
+fn open_dir(dir: &Path) -> Option<OwnedFd> {
+    let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // O_PATH: a handle for *at() calls only; needs no read permission and reads nothing.
+    // SAFETY: `c` is NUL-terminated; a non-negative result is a descriptor we now own.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        None
+    } else {
+        // SAFETY: `fd` was just returned by open and is owned by nobody else.
+        Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
 }
 
 fn walk_error(e: &walkdir::Error) -> FileError {
@@ -619,6 +733,7 @@ fn consider(
     path: &Path,
     name: &OsStr,
     ft: fs::FileType,
+    parent: Option<RawFd>,
     root: &Path,
     root_idx: u32,
     filter: &Filter,
@@ -668,25 +783,27 @@ fn consider(
         kind,
     };
     if filter.needs_stat || kind != Kind::File {
-        let m = match meta {
-            Some(m) => m,
-            None => match fs::metadata(path) {
-                Ok(m) => m,
-                Err(e) => {
-                    // Vanished between listing and stat, or unreadable: report, go on.
-                    part.errors.push(FileError::from_io(path, &e));
-                    progress.add_error();
-                    return;
-                }
+        let st = match meta {
+            Some(m) => Ok(Stat::from(&m)),
+            // Relative to the open parent: no path walk from the root for every file.
+            None => match parent {
+                Some(fd) => Stat::at(fd, name),
+                None => fs::metadata(path).map(|m| Stat::from(&m)),
             },
         };
-        entry.size = m.size();
-        entry.mtime_ns = m
-            .mtime()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(m.mtime_nsec());
-        entry.dev = m.dev();
-        entry.ino = m.ino();
+        let st = match st {
+            Ok(st) => st,
+            Err(e) => {
+                // Vanished between listing and stat, or unreadable: report, go on.
+                part.errors.push(FileError::from_io(path, &e));
+                progress.add_error();
+                return;
+            }
+        };
+        entry.size = st.size;
+        entry.mtime_ns = st.mtime_ns;
+        entry.dev = st.dev;
+        entry.ino = st.ino;
         if !filter.meta_passes(entry.size, entry.mtime_ns) {
             return;
         }
