@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Union
 
-from tqdm.auto import tqdm
-
 __all__ = ["ProgressTracker", "ProgressArg", "Reporter"]
 
 #: ``True`` for a tqdm bar, ``False``/``None`` for nothing, or ``callback(completed, total)``.
@@ -50,16 +48,19 @@ class ProgressTracker:
 
     def _ensure_bar(self) -> Any:
         if self._bar is None:
+            from tqdm.auto import tqdm
+
             no_eta = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}]"
             fmt = None if self.show_eta else no_eta
+            # `disable` is only passed when given, so TQDM_DISABLE=1 can still switch bars off.
+            extra = {} if self._disable is None else {"disable": self._disable}
             self._bar = tqdm(
                 total=self.total or None,
                 desc=self.description,
                 unit=self.unit,
-                ncols=None,
                 bar_format=fmt,
-                disable=self._disable,
                 dynamic_ncols=True,
+                **extra,
             )
         return self._bar
 
@@ -114,6 +115,9 @@ class Reporter:
         self._by_bytes = by_bytes
         self._done = 0
         if progress is True:
+            # Imported on demand: tqdm.auto costs ~30 ms, too much for a fast CLI scan.
+            from tqdm.auto import tqdm
+
             if by_bytes:
                 self._bar = tqdm(desc=desc, unit="B", unit_scale=True, unit_divisor=1024)
             else:
