@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from parallel_file_processor.progress import ProgressTracker, Reporter
 
 
@@ -18,12 +17,20 @@ def test_tracker_draws_with_tqdm_on_stderr(capsys: pytest.CaptureFixture[str]) -
     assert tracker.completed == 4
 
 
-def test_tracker_respects_tqdm_disable(monkeypatch: pytest.MonkeyPatch,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("TQDM_DISABLE", "1")
-    with ProgressTracker(2, "quiet") as t:
-        t.update(2, 2)
-    assert "quiet" not in capsys.readouterr().err
+def test_tracker_respects_tqdm_disable() -> None:
+    # tqdm reads TQDM_* when it is imported, so this runs in a fresh interpreter.
+    import os
+    import subprocess
+    import sys
+
+    code = ("from parallel_file_processor import ProgressTracker\n"
+            "with ProgressTracker(2, 'quiet') as t:\n    t.update(2, 2)\n")
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert quiet.returncode == 0 and "quiet" not in quiet.stderr
+    env.pop("TQDM_DISABLE")
+    loud = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "quiet" in loud.stderr
 
 
 def test_reporter_forwards_to_a_callable_and_native_form() -> None:
