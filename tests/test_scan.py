@@ -340,7 +340,7 @@ PATTERNS = st.sampled_from(["*", "*.csv", "a*", "*_backup*", "data*", "[ab]*", "
 
 
 def reference(root: Path, include, exclude, extensions, min_size, max_size, recursive,
-              skip_hidden) -> set[str]:
+              skip_hidden, max_depth=None) -> set[str]:
     """os.walk + fnmatch: the seed's semantics, with excluded/hidden dirs not entered."""
     out = set()
     for dirpath, dirnames, filenames in os.walk(root):
@@ -363,7 +363,9 @@ def reference(root: Path, include, exclude, extensions, min_size, max_size, recu
             size = os.stat(Path(dirpath, name)).st_size
             if size < min_size or (max_size is not None and size > max_size):
                 continue
-            out.add(str(rel_dir / name) if str(rel_dir) != "." else name)
+            rel = str(rel_dir / name) if str(rel_dir) != "." else name
+            if max_depth is None or rel.count("/") + 1 <= max_depth:
+                out.add(rel)
     return out
 
 
@@ -376,9 +378,11 @@ def reference(root: Path, include, exclude, extensions, min_size, max_size, recu
     max_size=st.one_of(st.none(), st.integers(0, 300)),
     recursive=st.booleans(),
     skip_hidden=st.booleans(),
+    max_depth=st.one_of(st.none(), st.integers(1, 4)),
 )
 def test_scanner_equals_python_reference(tmp_path_factory, files, include, exclude, extensions,
-                                         min_size, max_size, recursive, skip_hidden) -> None:
+                                         min_size, max_size, recursive, skip_hidden,
+                                         max_depth) -> None:
     root = tmp_path_factory.mktemp("prop")
     for dirs, name, ext, size in files:
         p = root.joinpath(*[f"{d}_d" for d in dirs], name + ext)
@@ -387,10 +391,11 @@ def test_scanner_equals_python_reference(tmp_path_factory, files, include, exclu
         if not p.exists():
             p.write_bytes(b"\0" * size)
     expected = reference(root, include, exclude, extensions, min_size, max_size, recursive,
-                         skip_hidden)
+                         skip_hidden, max_depth)
     scanner = FileScanner(include or None, exclude or None, extensions or None, min_size,
-                          max_size, recursive, skip_hidden=skip_hidden)
+                          max_size, recursive, skip_hidden=skip_hidden, max_depth=max_depth)
     assert rels(scanner.list_files(root)) == expected
     assert len(scan_frame(root, include=include or None, exclude=exclude or None,
                           extensions=extensions or None, min_size=min_size, max_size=max_size,
-                          recursive=recursive, skip_hidden=skip_hidden)) == len(expected)
+                          recursive=recursive, skip_hidden=skip_hidden,
+                          max_depth=max_depth)) == len(expected)
