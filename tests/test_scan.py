@@ -399,3 +399,18 @@ def test_scanner_equals_python_reference(tmp_path_factory, files, include, exclu
                           extensions=extensions or None, min_size=min_size, max_size=max_size,
                           recursive=recursive, skip_hidden=skip_hidden,
                           max_depth=max_depth)) == len(expected)
+
+
+def test_same_file_system_does_not_cross_mount_points() -> None:
+    # /dev/shm is a tmpfs mounted inside /dev on Linux: a ready-made mount point.
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat("/dev").st_dev == os.stat(shm).st_dev:
+        pytest.skip("no separate /dev/shm mount here")
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(dir=shm, prefix="pfp-mount-", suffix=".bin") as f:
+        marker = Path(f.name)
+        crossing = {x.path for x in scan("/dev", include=["pfp-mount-*"])}
+        staying = {x.path for x in scan("/dev", include=["pfp-mount-*"], same_file_system=True)}
+    assert marker in crossing
+    assert marker not in staying
