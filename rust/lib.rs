@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod pool;
+pub mod prefetch;
 pub mod progress;
 pub mod scan;
 
@@ -18,5 +19,6 @@ fn _core(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
     use pyo3::types::PyModuleMethods;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     py::scan::register(m)?;
+    py::prefetch::register(m)?;
     Ok(())
 }

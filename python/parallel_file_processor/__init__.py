@@ -41,6 +41,9 @@ _LAZY: dict[str, str] = {
     "scan": "scan",
     "scan_frame": "scan",
     "ProgressTracker": "progress",
+    "ParallelProcessor": "engine",
+    "FileProcessor": "engine",
+    "BatchInterrupted": "engine",
 }
 
 __all__ = [
@@ -86,5 +89,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from .engine import BatchInterrupted, FileProcessor, ParallelProcessor
     from .progress import ProgressTracker
     from .scan import FileScanner, ScanResult, scan, scan_frame

@@ -33,3 +33,9 @@ def scan_tree(
     """Walk ``roots`` with the GIL released. Returns ``files`` (five lists, or column buffers
     when ``columnar``), ``special`` (path, kind), ``errors`` (path, error_type, message),
     ``entries_seen`` and ``cancelled``."""
+
+def read_files(
+    paths: list[str], *, max_file_bytes: int = ..., workers: int | None = None
+) -> list[bytes | None]:
+    """Read files in parallel with the GIL released (read-ahead for the engine); ``None`` for a
+    file not read (too large, not regular, or an error the caller will meet itself)."""

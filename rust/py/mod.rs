@@ -2,4 +2,5 @@
 //! Every call into the core runs with the GIL released (see `common::run_job`).
 
 pub mod common;
+pub mod prefetch;
 pub mod scan;
