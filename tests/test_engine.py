@@ -19,7 +19,6 @@ import pytest
 from conftest import write
 from hypothesis import given
 from hypothesis import strategies as st
-
 from parallel_file_processor import (
     BatchResult,
     FileInfo,
@@ -31,7 +30,6 @@ from parallel_file_processor import (
     Status,
     WorkerCrashed,
 )
-from parallel_file_processor.engine import BatchInterrupted
 
 MODES = [ProcessingMode.SEQUENTIAL, ProcessingMode.THREAD_POOL, ProcessingMode.PROCESS_POOL]
 
@@ -306,10 +304,12 @@ def test_ctrl_c_returns_completed_results_and_cancels_the_rest(tmp_path: Path) -
         if __name__ == "__main__":
             print("start", flush=True)
             try:
-                ParallelProcessor(slow, "process_pool", max_workers=2, batch_size=1).process(range(400))
+                pp = ParallelProcessor(slow, "process_pool", max_workers=2, batch_size=1)
+                pp.process(range(400))
             except BatchInterrupted as exc:
                 r = exc.result
-                print("interrupted", r.successful, r.cancelled, r.total_files, r.interrupted, flush=True)
+                print("interrupted", r.successful, r.cancelled, r.total_files, r.interrupted,
+                      flush=True)
                 sys.exit(3)
             print("finished", flush=True)
     """))

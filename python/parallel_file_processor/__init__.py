@@ -44,6 +44,9 @@ _LAZY: dict[str, str] = {
     "ParallelProcessor": "engine",
     "FileProcessor": "engine",
     "BatchInterrupted": "engine",
+    "ResultAggregator": "aggregate",
+    "aggregate": "aggregate",
+    "aggregate_csv": "aggregate",
 }
 
 __all__ = [
@@ -89,6 +92,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from .aggregate import ResultAggregator, aggregate, aggregate_csv
     from .engine import BatchInterrupted, FileProcessor, ParallelProcessor
     from .progress import ProgressTracker
     from .scan import FileScanner, ScanResult, scan, scan_frame

@@ -1,0 +1,182 @@
+"""Job files: the seed's YAML shape, validated before any work starts.
+
+Unknown keys and values of the wrong type are rejected with the key's path and what was
+expected (``processing.max_workers: expected an integer >= 1, got 'eight'``). Relative paths
+are resolved against the job file's directory, so a job runs the same from any directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, MissingExtraError
+
+__all__ = ["JobConfig", "load_job", "parse_job"]
+
+BUILTIN_PROCESSORS = ("csv_stats", "aggregate", "hash", "unzip", "file_info")
+MODES = ("sequential", "thread_pool", "process_pool", "async")
+
+
+@dataclass
+class JobConfig:
+    directory: Path
+    recursive: bool = True
+    include_patterns: list[str] = field(default_factory=list)
+    exclude_patterns: list[str] = field(default_factory=list)
+    extensions: list[str] = field(default_factory=list)
+    min_bytes: int = 0
+    max_bytes: int | None = None
+    skip_hidden: bool = False
+    processor: str = "file_info"
+    options: dict[str, Any] = field(default_factory=dict)
+    mode: str = "thread_pool"
+    max_workers: int | None = None
+    batch_size: int | None = None
+    timeout_seconds: float | None = None
+    retries: int = 0
+    prefetch: bool = False
+    scheduler: str | None = None
+    results_csv: Path | None = None
+    summary_json: Path | None = None
+    combined_output: Path | None = None
+    errors_csv: Path | None = None
+    overwrite: bool = False
+    progress: bool = True
+    show_eta: bool = True
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# key -> (checker, description) ; nested sections are dicts
+_STR = (lambda v: isinstance(v, str) and v != "", "a non-empty string")
+_OPT_STR = (lambda v: v is None or (isinstance(v, str) and v != ""), "a string or null")
+_BOOL = (lambda v: isinstance(v, bool), "true or false")
+_STR_LIST = (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+             "a list of strings")
+_POS_INT = (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1")
+_NONNEG_INT = (lambda v: v is None or (_is_int(v) and v >= 0), "an integer >= 0")
+_POS_NUM = (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                    and v > 0), "a number > 0")
+_MODE = (lambda v: v in MODES, f"one of {', '.join(MODES)}")
+_DICT = (lambda v: isinstance(v, dict), "a mapping")
+
+SCHEMA: dict[str, Any] = {
+    "scan": {
+        "directory": _STR,
+        "recursive": _BOOL,
+        "include_patterns": _STR_LIST,
+        "exclude_patterns": _STR_LIST,
+        "extensions": _STR_LIST,
+        "skip_hidden": _BOOL,
+        "size_limits": {"min_bytes": _NONNEG_INT, "max_bytes": _NONNEG_INT},
+    },
+    "processing": {
+        "processor": _STR,
+        "options": _DICT,
+        "mode": _MODE,
+        "max_workers": _POS_INT,
+        "batch_size": _POS_INT,
+        "timeout_seconds": _POS_NUM,
+        "retries": _NONNEG_INT,
+        "prefetch": _BOOL,
+        "scheduler": _OPT_STR,
+    },
+    "output": {
+        "results_csv": _OPT_STR,
+        "summary_json": _OPT_STR,
+        "combined_output": _OPT_STR,
+        "errors_csv": _OPT_STR,
+        "overwrite": _BOOL,
+    },
+    "progress": {"enabled": _BOOL, "show_eta": _BOOL},
+}
+REQUIRED = ("scan.directory",)
+
+
+def _check(data: Any, schema: dict[str, Any], prefix: str, errors: list[str]) -> None:
+    if not isinstance(data, dict):
+        errors.append(f"{prefix or '<top>'}: expected a mapping, got {type(data).__name__}")
+        return
+    for key, value in data.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if key not in schema:
+            errors.append(f"{path}: unknown key (expected one of: {', '.join(schema)})")
+            continue
+        spec = schema[key]
+        if isinstance(spec, dict):
+            _check(value, spec, path, errors)
+        else:
+            ok, expected = spec
+            if not ok(value):
+                errors.append(f"{path}: expected {expected}, got {value!r}")
+
+
+def parse_job(data: Any, base_dir: Path | str = ".") -> JobConfig:
+    """Validate a job mapping (as loaded from YAML) and build a :class:`JobConfig`."""
+    errors: list[str] = []
+    _check(data, SCHEMA, "", errors)
+    if isinstance(data, dict):
+        for req in REQUIRED:
+            section, key = req.split(".")
+            if not isinstance(data.get(section), dict) or key not in data[section]:
+                errors.append(f"{req}: required")
+        proc = (data.get("processing") or {}).get("processor") if isinstance(
+            data.get("processing"), dict) else None
+        if isinstance(proc, str) and proc not in BUILTIN_PROCESSORS and ":" not in proc:
+            errors.append(f"processing.processor: expected MODULE:FUNCTION or one of "
+                          f"{', '.join(BUILTIN_PROCESSORS)}, got {proc!r}")
+    if errors:
+        raise ConfigError("invalid job file:\n  " + "\n  ".join(errors))
+    base = Path(base_dir)
+    scan, proc_s = data["scan"], data.get("processing", {})
+    out, prog = data.get("output", {}), data.get("progress", {})
+    limits = scan.get("size_limits", {})
+
+    def path(v: str | None) -> Path | None:
+        return None if v is None else (base / v)
+
+    return JobConfig(
+        directory=base / scan["directory"],
+        recursive=scan.get("recursive", True),
+        include_patterns=scan.get("include_patterns", []),
+        exclude_patterns=scan.get("exclude_patterns", []),
+        extensions=scan.get("extensions", []),
+        min_bytes=limits.get("min_bytes") or 0,
+        max_bytes=limits.get("max_bytes"),
+        skip_hidden=scan.get("skip_hidden", False),
+        processor=proc_s.get("processor", "file_info"),
+        options=proc_s.get("options", {}),
+        mode=proc_s.get("mode", "thread_pool"),
+        max_workers=proc_s.get("max_workers"),
+        batch_size=proc_s.get("batch_size"),
+        timeout_seconds=proc_s.get("timeout_seconds"),
+        retries=proc_s.get("retries", 0),
+        prefetch=proc_s.get("prefetch", False),
+        scheduler=proc_s.get("scheduler"),
+        results_csv=path(out.get("results_csv")),
+        summary_json=path(out.get("summary_json")),
+        combined_output=path(out.get("combined_output")),
+        errors_csv=path(out.get("errors_csv")),
+        overwrite=out.get("overwrite", False),
+        progress=prog.get("enabled", True),
+        show_eta=prog.get("show_eta", True),
+    )
+
+
+def load_job(path: Path | str) -> JobConfig:
+    """Read and validate a YAML job file."""
+    try:
+        import yaml
+    except ImportError:
+        raise MissingExtraError(
+            "job files need PyYAML: pip install 'parallel-file-processor[yaml]'") from None
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    return parse_job(data, p.parent)
