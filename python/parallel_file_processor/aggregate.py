@@ -40,8 +40,9 @@ PathLike = str | os.PathLike[str]
 
 
 @contextmanager
-def atomic_writer(path: PathLike, mode: str = "w", *, overwrite: bool = False,
-                  encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+def atomic_writer(
+    path: PathLike, mode: str = "w", *, overwrite: bool = False, encoding: str | None = "utf-8"
+) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on success it replaces ``path`` in one step.
 
     On any error the temporary file is removed and ``path`` is left as it was. Raises
@@ -54,8 +55,9 @@ def atomic_writer(path: PathLike, mode: str = "w", *, overwrite: bool = False,
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         binary = "b" in mode
-        with os.fdopen(fd, mode, encoding=None if binary else encoding,
-                       newline=None if binary else "") as f:
+        with os.fdopen(
+            fd, mode, encoding=None if binary else encoding, newline=None if binary else ""
+        ) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -65,11 +67,21 @@ def atomic_writer(path: PathLike, mode: str = "w", *, overwrite: bool = False,
         raise
 
 
-def _write_frame(df: pd.DataFrame, path: PathLike, *, overwrite: bool, fmt: str | None = None
-                 ) -> Path:
+def _write_frame(
+    df: pd.DataFrame, path: PathLike, *, overwrite: bool, fmt: str | None = None
+) -> Path:
     target = Path(path)
-    fmt = fmt or {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl",
-                  ".json": "json", ".tsv": "tsv"}.get(target.suffix.lower(), "csv")
+    if df.attrs:  # writers serialise attrs (Parquet metadata); the report is not for the file
+        df = df.copy(deep=False)
+        df.attrs = {}
+    fmt = fmt or {
+        ".parquet": "parquet",
+        ".pq": "parquet",
+        ".jsonl": "jsonl",
+        ".ndjson": "jsonl",
+        ".json": "json",
+        ".tsv": "tsv",
+    }.get(target.suffix.lower(), "csv")
     if fmt == "parquet":
         _require_pyarrow("Parquet output")
         with atomic_writer(target, "wb", overwrite=overwrite) as f:
@@ -91,7 +103,8 @@ def _require_pyarrow(what: str) -> Any:
         import pyarrow
     except ImportError:
         raise MissingExtraError(
-            f"{what} needs pyarrow: pip install 'parallel-file-processor[parquet]'") from None
+            f"{what} needs pyarrow: pip install 'parallel-file-processor[parquet]'"
+        ) from None
     return pyarrow
 
 
@@ -141,8 +154,18 @@ class ResultAggregator:
             elif r.success and r.result is not None and not _is_frame(r.result):
                 row["result"] = r.result
             rows.append(row)
-        columns = ["file_path", "file_name", "file_size", "success", "duration_seconds", "error",
-                   "status", "error_type", "attempts", "worker_id"]
+        columns = [
+            "file_path",
+            "file_name",
+            "file_size",
+            "success",
+            "duration_seconds",
+            "error",
+            "status",
+            "error_type",
+            "attempts",
+            "worker_id",
+        ]
         return pd.DataFrame(rows, columns=None if rows else columns)
 
     def summary(self) -> dict[str, Any]:
@@ -237,21 +260,31 @@ class AggregateReport:
     dropped_columns: dict[str, list[str]] = field(default_factory=dict)
 
 
-_ARROW_CSV_OPTIONS = {"sep", "delimiter", "encoding", "skiprows", "usecols", "na_values",
-                      "quotechar", "header"}
+_ARROW_CSV_OPTIONS = {
+    "sep",
+    "delimiter",
+    "encoding",
+    "skiprows",
+    "usecols",
+    "na_values",
+    "quotechar",
+    "header",
+}
 
 
-def _readers(kind: str, read_kwargs: dict[str, Any], on_bad_lines: str,
-             report: AggregateReport) -> Callable[[Path, str], pa.Table]:
+def _readers(
+    kind: str, read_kwargs: dict[str, Any], on_bad_lines: str, report: AggregateReport
+) -> Callable[[Path, str], pa.Table]:
     pa = _require_pyarrow("aggregate()")
     import pyarrow.csv as pacsv
 
     if kind in ("csv", "tsv") and set(read_kwargs) - _ARROW_CSV_OPTIONS:
         return _pandas_reader(kind, read_kwargs, on_bad_lines, report)
 
-    def read_csv(path: Path, label: str) -> pa.Table:
-        delimiter = read_kwargs.get("sep", read_kwargs.get("delimiter",
-                                                          "\t" if kind == "tsv" else ","))
+    def read_csv(path: Path, label: str) -> Any:
+        delimiter = read_kwargs.get(
+            "sep", read_kwargs.get("delimiter", "\t" if kind == "tsv" else ",")
+        )
         bad: list[str] = []
 
         def handler(row: Any) -> str:
@@ -265,12 +298,14 @@ def _readers(kind: str, read_kwargs: dict[str, Any], on_bad_lines: str,
             encoding=read_kwargs.get("encoding", "utf8"),
             skip_rows=int(read_kwargs.get("skiprows", 0) or 0),
             autogenerate_column_names=header is None,
-            use_threads=False,  # files are read in parallel; one thread each avoids oversubscription
+            use_threads=False,  # files are read in parallel: one thread each
             block_size=1 << 22,
         )
-        po = pacsv.ParseOptions(delimiter=delimiter,
-                                quote_char=read_kwargs.get("quotechar", '"'),
-                                invalid_row_handler=handler)
+        po = pacsv.ParseOptions(
+            delimiter=delimiter,
+            quote_char=read_kwargs.get("quotechar", '"'),
+            invalid_row_handler=handler,
+        )
         co = pacsv.ConvertOptions(
             include_columns=list(read_kwargs["usecols"]) if "usecols" in read_kwargs else None,
             null_values=(list(read_kwargs["na_values"]) if "na_values" in read_kwargs else None),
@@ -280,13 +315,28 @@ def _readers(kind: str, read_kwargs: dict[str, Any], on_bad_lines: str,
             report.empty_files.append(label)
             return pa.table({})
         table = pacsv.read_csv(path, read_options=ro, parse_options=po, convert_options=co)
+        # Arrow types text that is not valid in the encoding as binary: refuse the file
+        # rather than pass on undecodable strings.
+        binary = [
+            f.name
+            for f in table.schema
+            if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
+        ]
+        if binary:
+            raise UnicodeDecodeError(
+                ro.encoding,
+                b"",
+                0,
+                1,
+                f"column(s) {binary} are not valid {ro.encoding}; pass encoding=...",
+            )
         if bad:
             report.lost_rows[label] = len(bad)
             if on_bad_lines == "collect":
                 report.bad_lines.extend((label, line) for line in bad)
         return table
 
-    def read_jsonl(path: Path, label: str) -> pa.Table:
+    def read_jsonl(path: Path, label: str) -> Any:
         import pyarrow.json as pajson
 
         if path.stat().st_size == 0:
@@ -294,7 +344,7 @@ def _readers(kind: str, read_kwargs: dict[str, Any], on_bad_lines: str,
             return pa.table({})
         return pajson.read_json(path, read_options=pajson.ReadOptions(use_threads=False))
 
-    def read_parquet(path: Path, label: str) -> pa.Table:
+    def read_parquet(path: Path, label: str) -> Any:
         import pyarrow.parquet as pq
 
         return pq.read_table(path, use_threads=False)
@@ -302,8 +352,9 @@ def _readers(kind: str, read_kwargs: dict[str, Any], on_bad_lines: str,
     return {"csv": read_csv, "tsv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}[kind]
 
 
-def _pandas_reader(kind: str, read_kwargs: dict[str, Any], on_bad_lines: str,
-                   report: AggregateReport) -> Callable[[Path, str], pa.Table]:
+def _pandas_reader(
+    kind: str, read_kwargs: dict[str, Any], on_bad_lines: str, report: AggregateReport
+) -> Callable[[Path, str], pa.Table]:
     """For options only pandas understands: pandas parses, Arrow carries on."""
     import pandas as pd
     import pyarrow as pa
@@ -313,7 +364,11 @@ def _pandas_reader(kind: str, read_kwargs: dict[str, Any], on_bad_lines: str,
         kw.setdefault("sep", "\t" if kind == "tsv" else ",")
         bad: list[str] = []
         if on_bad_lines != "error":
-            kw["on_bad_lines"] = lambda fields: bad.append(",".join(fields)) and None
+
+            def keep_bad_line(fields: list[str]) -> None:
+                bad.append(",".join(fields))  # returning None drops the line
+
+            kw["on_bad_lines"] = keep_bad_line
             kw["engine"] = "python"
         try:
             df = pd.read_csv(path, **kw)
@@ -333,12 +388,19 @@ def _detect_kind(path: Path, reader: str) -> str:
     if reader != "auto":
         return reader
     suffix = path.suffix.lower()
-    return {".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-            ".parquet": "parquet", ".pq": "parquet"}.get(suffix, "csv")
+    return {
+        ".tsv": "tsv",
+        ".tab": "tsv",
+        ".jsonl": "jsonl",
+        ".ndjson": "jsonl",
+        ".parquet": "parquet",
+        ".pq": "parquet",
+    }.get(suffix, "csv")
 
 
-def _unify(tables: list[tuple[str, pa.Table]], schema: str, dtype_conflict: str,
-           report: AggregateReport) -> list[tuple[str, pa.Table]]:
+def _unify(
+    tables: list[tuple[str, pa.Table]], schema: str, dtype_conflict: str, report: AggregateReport
+) -> list[tuple[str, pa.Table]]:
     import pyarrow as pa
 
     non_empty = [(label, t) for label, t in tables if t.num_columns]
@@ -356,7 +418,8 @@ def _unify(tables: list[tuple[str, pa.Table]], schema: str, dtype_conflict: str,
         if mismatched:
             raise SchemaError(
                 f"schema='strict': {len(mismatched)} file(s) differ from the columns of "
-                f"{non_empty[0][0]} {first_cols}: {', '.join(mismatched[:10])}")
+                f"{non_empty[0][0]} {first_cols}: {', '.join(mismatched[:10])}"
+            )
     if schema == "first":
         order = list(first_cols)
     # The target type of each column: promoted across files, or string on conflict.
@@ -378,11 +441,15 @@ def _unify(tables: list[tuple[str, pa.Table]], schema: str, dtype_conflict: str,
             else:
                 types[name] = merged
     if conflicts and dtype_conflict == "error":
-        raise SchemaError(f"dtype_conflict='error': columns with conflicting types: "
-                          f"{sorted(conflicts)}")
+        raise SchemaError(
+            f"dtype_conflict='error': columns with conflicting types: {sorted(conflicts)}"
+        )
     if dtype_conflict == "string":
-        conflicts |= {n for n in types if any(
-            n in t.column_names and t.schema.field(n).type != types[n] for _, t in non_empty)}
+        conflicts |= {
+            n
+            for n in types
+            if any(n in t.column_names and t.schema.field(n).type != types[n] for _, t in non_empty)
+        }
     for name in conflicts:
         types[name] = pa.string()
     target = pa.schema([(n, types.get(n, pa.null())) for n in order])
@@ -396,9 +463,13 @@ def _unify(tables: list[tuple[str, pa.Table]], schema: str, dtype_conflict: str,
             report.missing_columns[label] = missing
         if extra:
             report.dropped_columns[label] = extra
-        changed = [n for n in order if n in t.column_names
-                   and t.schema.field(n).type != target.field(n).type
-                   and not pa.types.is_null(t.schema.field(n).type)]
+        changed = [
+            n
+            for n in order
+            if n in t.column_names
+            and t.schema.field(n).type != target.field(n).type
+            and not pa.types.is_null(t.schema.field(n).type)
+        ]
         if changed:
             report.type_changes[label] = changed
         arrays = []
@@ -432,15 +503,20 @@ def _promote(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
     return None
 
 
-def _collect_files(files_or_dir: PathLike | Iterable[PathLike], reader: str
-                   ) -> tuple[list[Path], Path | None]:
+def _collect_files(
+    files_or_dir: PathLike | Iterable[PathLike], reader: str
+) -> tuple[list[Path], Path | None]:
     if isinstance(files_or_dir, (str, os.PathLike)):
         root = Path(files_or_dir)
         if root.is_dir():
             from .scan import FileScanner
 
-            exts = {"csv": {".csv"}, "tsv": {".tsv", ".tab"}, "jsonl": {".jsonl", ".ndjson"},
-                    "parquet": {".parquet", ".pq"}}.get(reader)
+            exts = {
+                "csv": {".csv"},
+                "tsv": {".tsv", ".tab"},
+                "jsonl": {".jsonl", ".ndjson"},
+                "parquet": {".parquet", ".pq"},
+            }.get(reader)
             if exts is None:  # auto: every tabular kind
                 exts = {".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".parquet", ".pq"}
             files = [f.path for f in FileScanner(extensions=exts, sort=True).list_files(root)]
@@ -497,14 +573,27 @@ def aggregate(
         from . import distributed as _distributed
 
         return _distributed.aggregate(  # type: ignore[no-any-return]
-            client, files_or_dir, lazy=lazy, reader=reader, schema=schema,
-            dtype_conflict=dtype_conflict, on_bad_lines=on_bad_lines, workers=workers,
-            output_path=output_path, errors_path=errors_path, overwrite=overwrite,
-            source_column=source_column, progress=progress, **read_kwargs)
-    for name, value, allowed in (("schema", schema, ("union", "strict", "first")),
-                                 ("dtype_conflict", dtype_conflict, ("promote", "string", "error")),
-                                 ("on_bad_lines", on_bad_lines, ("error", "skip", "collect")),
-                                 ("reader", reader, ("auto", "csv", "tsv", "jsonl", "parquet"))):
+            client,
+            files_or_dir,
+            lazy=lazy,
+            reader=reader,
+            schema=schema,
+            dtype_conflict=dtype_conflict,
+            on_bad_lines=on_bad_lines,
+            workers=workers,
+            output_path=output_path,
+            errors_path=errors_path,
+            overwrite=overwrite,
+            source_column=source_column,
+            progress=progress,
+            **read_kwargs,
+        )
+    for name, value, allowed in (
+        ("schema", schema, ("union", "strict", "first")),
+        ("dtype_conflict", dtype_conflict, ("promote", "string", "error")),
+        ("on_bad_lines", on_bad_lines, ("error", "skip", "collect")),
+        ("reader", reader, ("auto", "csv", "tsv", "jsonl", "parquet")),
+    ):
         if value not in allowed:
             raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
     pa = _require_pyarrow("aggregate()")
@@ -537,8 +626,10 @@ def aggregate(
             readers[kind] = _readers(kind, read_kwargs, on_bad_lines, report)
     n_workers = workers or min(32, (os.cpu_count() or 2) * 2)
     tables: list[tuple[str, Any]] = []
-    with Reporter(progress, desc="Reading", unit="file") as rep, \
-            ThreadPoolExecutor(max_workers=n_workers) as pool:
+    with (
+        Reporter(progress, desc="Reading", unit="file") as rep,
+        ThreadPoolExecutor(max_workers=n_workers) as pool,
+    ):
         for i, (label, table) in enumerate(pool.map(read_one, files), 1):
             if table is not None:
                 tables.append((label, table))
@@ -546,9 +637,9 @@ def aggregate(
     unified = _unify(tables, schema, dtype_conflict, report)
     del tables
     if unified:
-        table = pa.concat_tables([
-            _with_source(t, label, source_column) if source_column else t for label, t in unified
-        ])
+        table = pa.concat_tables(
+            [_with_source(t, label, source_column) if source_column else t for label, t in unified]
+        )
         del unified
         report.rows = table.num_rows
         df = table.to_pandas(self_destruct=True, split_blocks=True)
@@ -559,9 +650,15 @@ def aggregate(
     if output_path is not None:
         _write_frame(df, output_path, overwrite=overwrite)
     if errors_path is not None:
-        _write_frame(pd.DataFrame([(str(e.path), e.error_type, e.message) for e in report.failed],
-                                  columns=["path", "error_type", "message"]),
-                     errors_path, overwrite=True, fmt="csv")
+        _write_frame(
+            pd.DataFrame(
+                [(str(e.path), e.error_type, e.message) for e in report.failed],
+                columns=["path", "error_type", "message"],
+            ),
+            errors_path,
+            overwrite=True,
+            fmt="csv",
+        )
     return df
 
 
@@ -569,22 +666,38 @@ def _with_source(table: pa.Table, label: str, column: str) -> pa.Table:
     import pyarrow as pa
 
     # One dictionary entry per file: the label is stored once, not once per row.
-    indices = pa.array([0] * table.num_rows, type=pa.int32()) if table.num_rows else \
-        pa.array([], type=pa.int32())
+    indices = (
+        pa.array([0] * table.num_rows, type=pa.int32())
+        if table.num_rows
+        else pa.array([], type=pa.int32())
+    )
     col = pa.DictionaryArray.from_arrays(indices, pa.array([label]))
     return table.append_column(column, col)
 
 
-def aggregate_csv(directory: PathLike, output_path: PathLike | None = None, *,
-                  overwrite: bool = True, **read_kwargs: Any) -> pd.DataFrame:
+def aggregate_csv(
+    directory: PathLike,
+    output_path: PathLike | None = None,
+    *,
+    overwrite: bool = True,
+    **read_kwargs: Any,
+) -> pd.DataFrame:
     """Read and combine every CSV file under ``directory`` (the seed's
     ``FileProcessor.aggregate_csv``), with a ``_source_file`` column naming each row's file.
 
     Files that cannot be read are left out and reported in ``df.attrs["report"]``; the seed's
     ``output_path`` is written atomically. Other :func:`aggregate` options pass through.
     """
-    options = {k: read_kwargs.pop(k) for k in
-               ("schema", "dtype_conflict", "on_bad_lines", "workers", "errors_path", "progress")
-               if k in read_kwargs}
-    return aggregate(directory, reader="csv", output_path=output_path, overwrite=overwrite,
-                     **options, **read_kwargs)
+    options = {
+        k: read_kwargs.pop(k)
+        for k in ("schema", "dtype_conflict", "on_bad_lines", "workers", "errors_path", "progress")
+        if k in read_kwargs
+    }
+    return aggregate(
+        directory,
+        reader="csv",
+        output_path=output_path,
+        overwrite=overwrite,
+        **options,
+        **read_kwargs,
+    )

@@ -55,12 +55,16 @@ def _is_int(v: Any) -> bool:
 _STR = (lambda v: isinstance(v, str) and v != "", "a non-empty string")
 _OPT_STR = (lambda v: v is None or (isinstance(v, str) and v != ""), "a string or null")
 _BOOL = (lambda v: isinstance(v, bool), "true or false")
-_STR_LIST = (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-             "a list of strings")
+_STR_LIST = (
+    lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "a list of strings",
+)
 _POS_INT = (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1")
 _NONNEG_INT = (lambda v: v is None or (_is_int(v) and v >= 0), "an integer >= 0")
-_POS_NUM = (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)
-                                    and v > 0), "a number > 0")
+_POS_NUM = (
+    lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
+    "a number > 0",
+)
 _MODE = (lambda v: v in MODES, f"one of {', '.join(MODES)}")
 _DICT = (lambda v: isinstance(v, dict), "a mapping")
 
@@ -124,11 +128,16 @@ def parse_job(data: Any, base_dir: Path | str = ".") -> JobConfig:
             section, key = req.split(".")
             if not isinstance(data.get(section), dict) or key not in data[section]:
                 errors.append(f"{req}: required")
-        proc = (data.get("processing") or {}).get("processor") if isinstance(
-            data.get("processing"), dict) else None
+        proc = (
+            (data.get("processing") or {}).get("processor")
+            if isinstance(data.get("processing"), dict)
+            else None
+        )
         if isinstance(proc, str) and proc not in BUILTIN_PROCESSORS and ":" not in proc:
-            errors.append(f"processing.processor: expected MODULE:FUNCTION or one of "
-                          f"{', '.join(BUILTIN_PROCESSORS)}, got {proc!r}")
+            errors.append(
+                f"processing.processor: expected MODULE:FUNCTION or one of "
+                f"{', '.join(BUILTIN_PROCESSORS)}, got {proc!r}"
+            )
     if errors:
         raise ConfigError("invalid job file:\n  " + "\n  ".join(errors))
     base = Path(base_dir)
@@ -173,7 +182,8 @@ def load_job(path: Path | str) -> JobConfig:
         import yaml
     except ImportError:
         raise MissingExtraError(
-            "job files need PyYAML: pip install 'parallel-file-processor[yaml]'") from None
+            "job files need PyYAML: pip install 'parallel-file-processor[yaml]'"
+        ) from None
     p = Path(path)
     try:
         data = yaml.safe_load(p.read_text())

@@ -52,8 +52,9 @@ def resolve_processor(name: str) -> Callable[[FileInfo], Any]:
         try:
             importlib.import_module(f"parallel_file_processor.{module}")
         except ImportError:
-            raise ValueError(f"the built-in processor {name!r} is not available in this "
-                             "version") from None
+            raise ValueError(
+                f"the built-in processor {name!r} is not available in this version"
+            ) from None
     from .commands.process import load_function
 
     return load_function(name)
@@ -69,9 +70,16 @@ class JobOutcome:
 
 def run_job(cfg: JobConfig) -> JobOutcome:
     """Run a validated job; returns the batch, its summary and the files written."""
-    scanner = FileScanner(cfg.include_patterns or None, cfg.exclude_patterns or None,
-                          cfg.extensions or None, cfg.min_bytes, cfg.max_bytes, cfg.recursive,
-                          skip_hidden=cfg.skip_hidden, sort=True)
+    scanner = FileScanner(
+        cfg.include_patterns or None,
+        cfg.exclude_patterns or None,
+        cfg.extensions or None,
+        cfg.min_bytes,
+        cfg.max_bytes,
+        cfg.recursive,
+        skip_hidden=cfg.skip_hidden,
+        sort=True,
+    )
     written: list[str] = []
     dashboard = None
     executor = None
@@ -102,9 +110,17 @@ def run_job(cfg: JobConfig) -> JobOutcome:
             from functools import partial
 
             fn = partial(fn, **cfg.options)
-        fp = FileProcessor(scanner, cfg.mode, cfg.max_workers, prefetch=cfg.prefetch,
-                           batch_size=cfg.batch_size, timeout=cfg.timeout_seconds,
-                           retries=cfg.retries, progress=cfg.progress, executor=executor)
+        fp = FileProcessor(
+            scanner,
+            cfg.mode,
+            cfg.max_workers,
+            prefetch=cfg.prefetch,
+            batch_size=cfg.batch_size,
+            timeout=cfg.timeout_seconds,
+            retries=cfg.retries,
+            progress=cfg.progress,
+            executor=executor,
+        )
         batch = fp.process_directory(cfg.directory, fn)
         agg = ResultAggregator(batch)
         if cfg.combined_output is not None:

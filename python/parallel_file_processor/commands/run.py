@@ -9,13 +9,23 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run a job file (scan -> process -> outputs)",
-                       description="Run the job described by a YAML file.")
+    p = sub.add_parser(
+        "run",
+        help="run a job file (scan -> process -> outputs)",
+        description="Run the job described by a YAML file.",
+    )
     p.add_argument("job", type=Path, metavar="JOB.yaml")
-    p.add_argument("--dry-run", action="store_true",
-                   help="validate the job file and list what would be processed")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run on a Dask cluster (overrides processing.scheduler)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the job file and list what would be processed",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a Dask cluster (overrides processing.scheduler)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
 
@@ -29,9 +39,16 @@ def run(args: argparse.Namespace) -> int:
     if args.scheduler:
         cfg.scheduler = args.scheduler
     if args.dry_run:
-        files = FileScanner(cfg.include_patterns or None, cfg.exclude_patterns or None,
-                            cfg.extensions or None, cfg.min_bytes, cfg.max_bytes, cfg.recursive,
-                            skip_hidden=cfg.skip_hidden, sort=True).list_files(cfg.directory)
+        files = FileScanner(
+            cfg.include_patterns or None,
+            cfg.exclude_patterns or None,
+            cfg.extensions or None,
+            cfg.min_bytes,
+            cfg.max_bytes,
+            cfg.recursive,
+            skip_hidden=cfg.skip_hidden,
+            sort=True,
+        ).list_files(cfg.directory)
         print(f"job OK: {len(files)} files under {cfg.directory} -> processor {cfg.processor}")
         for f in files:
             print(f"  {f.relative_path}")
@@ -43,9 +60,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(s, indent=2, default=str))
     else:
-        print(f"{s['successful']} of {s['total_files']} files processed "
-              f"({s['success_rate_pct']:.1f}%), {s['failed']} failed, "
-              f"in {s['total_duration_seconds']:.2f}s")
+        print(
+            f"{s['successful']} of {s['total_files']} files processed "
+            f"({s['success_rate_pct']:.1f}%), {s['failed']} failed, "
+            f"in {s['total_duration_seconds']:.2f}s"
+        )
         for e in s["errors"]:
             print(f"  error: {e}")
         for w in outcome.written:
