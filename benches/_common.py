@@ -134,3 +134,34 @@ def save(bench: str, sections: dict[str, list[Measurement]], text: str) -> None:
 
 def quote(argv: list[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
+
+
+def run_timed(name: str, argv: list[str], *, repeat: int = 3, warmup: int = 0,
+              env: dict[str, str] | None = None, note: str = "") -> Measurement:
+    """Like :func:`run`, but the time is what the program prints as ``ELAPSED <seconds>`` (the
+    phase being compared, without interpreter start-up and input preparation)."""
+    m = Measurement(name, note=note)
+    full_env = {**os.environ, **(env or {})}
+    for i in range(warmup + repeat):
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=full_env, text=True)
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = proc.stdout.read(), proc.stderr.read()
+        _, status, rusage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        usage = rusage.ru_maxrss / 1024
+        if proc.returncode != 0:
+            m.ok = False
+            m.note = (note + " " if note else "") + f"exit {proc.returncode}: {err.strip()[-300:]}"
+            print(f"  {name}: FAILED {m.note}", file=sys.stderr)
+            return m
+        elapsed = next((float(line.split()[1]) for line in out.splitlines()
+                        if line.startswith("ELAPSED ")), None)
+        if elapsed is None:
+            m.ok, m.note = False, "no ELAPSED line"
+            return m
+        if i >= warmup:
+            m.times.append(elapsed)
+            m.peak_rss_mb = max(m.peak_rss_mb, usage)
+    print(f"  {name}: median {m.median:.3f}s  peak {m.peak_rss_mb:.0f} MiB", file=sys.stderr)
+    return m

@@ -147,42 +147,38 @@ class _Slot:
 
 def run_item(task: ChunkTask, index: int, item: Any, worker_id: str) -> ProcessingResult[Any]:
     """Run the function on one item with retries; never raises for the item's own errors."""
-    fn = task.function()
-    start = time.perf_counter()
-    attempts = 0
-    while True:
+    return run_chunk(task, [(index, item)], worker_id=worker_id)[0]
+
+
+def _failed_item(
+    task: ChunkTask,
+    fn: Callable[[Any], Any],
+    index: int,
+    item: Any,
+    worker_id: str,
+    start: float,
+    exc: Exception,
+) -> ProcessingResult[Any]:
+    """After a first failure: retry with backoff while allowed, then record the outcome."""
+    attempts = 1
+    while attempts <= task.retries and isinstance(exc, task.retry_on):
+        time.sleep(min(task.max_backoff, task.backoff * 2 ** (attempts - 1)))
         attempts += 1
         try:
             value = fn(item)
-        except Exception as exc:
-            retry = attempts <= task.retries and isinstance(exc, task.retry_on)
-            if retry:
-                time.sleep(min(task.max_backoff, task.backoff * 2 ** (attempts - 1)))
-                continue
-            return ProcessingResult(
-                file_info=file_info_for(item),
-                success=False,
-                error=str(exc) or type(exc).__name__,
-                duration_seconds=time.perf_counter() - start,
-                error_type=type(exc).__name__,
-                traceback=tb.format_exc(),
-                attempts=attempts,
-                worker_id=worker_id,
-                status=Status.FAILED,
-                index=index,
-                item=item,
-            )
+        except Exception as again:
+            exc = again
+            continue
         return ProcessingResult(
-            file_info=file_info_for(item),
-            success=True,
-            result=value,
-            duration_seconds=time.perf_counter() - start,
-            attempts=attempts,
-            worker_id=worker_id,
-            status=Status.OK,
-            index=index,
-            item=item,
+            file_info_for(item), True, value, None, time.perf_counter() - start, None, None,
+            attempts, worker_id, Status.OK, index, item,
         )
+    return ProcessingResult(
+        file_info_for(item), False, None, str(exc) or type(exc).__name__,
+        time.perf_counter() - start, type(exc).__name__,
+        "".join(tb.format_exception(type(exc), exc, exc.__traceback__)), attempts, worker_id,
+        Status.FAILED, index, item,
+    )
 
 
 def run_chunk(
@@ -197,13 +193,27 @@ def run_chunk(
     Dask). ``slot`` lets the dispatcher see the running item (for timeouts) and abandon the rest.
     """
     wid = worker_id or f"{os.getpid()}:{threading.current_thread().name}"
+    fn = task.function()
     out: list[ProcessingResult[Any]] = []
+    append = out.append
+    clock = time.perf_counter
+    ok = Status.OK
+    # The per-item path is kept flat (no helper call, positional fields): with cheap items the
+    # engine's own overhead is what a user would measure.
     for index, item in chunk:
         if slot is not None:
             if slot.abandoned:
                 break
             slot.index, slot.started = index, time.monotonic()
-        out.append(run_item(task, index, item, wid))
+        start = clock()
+        try:
+            value = fn(item)
+        except Exception as exc:
+            append(_failed_item(task, fn, index, item, wid, start, exc))
+            continue
+        info = item if type(item) is FileInfo else file_info_for(item)
+        append(ProcessingResult(info, True, value, None, clock() - start, None, None, 1, wid,
+                                ok, index, item))
     if slot is not None:
         slot.index = -1
     return out
@@ -372,6 +382,9 @@ class _ProcessPool:
     ) -> None:
         method = start_method or ("forkserver" if sys.platform.startswith("linux") else "spawn")
         self.ctx: Any = multiprocessing.get_context(method)
+        if method == "forkserver":
+            # Workers fork from a server that already imported the engine: no per-worker import.
+            self.ctx.set_forkserver_preload(["parallel_file_processor.engine"])
         self.task = task
         self.initializer, self.initargs = initializer, initargs
         self.timeout = timeout
@@ -763,19 +776,25 @@ class ParallelProcessor(Generic[T, R]):
         start = time.perf_counter()
         items = items if hasattr(items, "__len__") else list(items)
         batch: BatchResult[R] = BatchResult(total_files=len(items))  # type: ignore[arg-type]
-        results = self._run(items, ordered=False, batch=batch)
+        collected = batch.results
+        skip = self.on_error == "skip"
+        batches = self._run_batches(items, batch)
         try:
-            for r in results:
-                if r.success or self.on_error != "skip":
-                    batch.add(r)
-                else:
-                    batch.failed += 1
-                    if r.error:
-                        batch.errors.append(r.error)
+            for part in batches:
+                for r in part:
+                    if r.success:
+                        batch.successful += 1
+                    else:
+                        batch.failed += 1
+                        if r.error:
+                            batch.errors.append(r.error)
+                        if skip:
+                            continue
+                    collected.append(r)
         except KeyboardInterrupt:
             # First Ctrl-C: stop the workers, keep what completed, mark the rest cancelled.
             # (A second Ctrl-C during this clean-up ends everything at once.)
-            results.close()
+            batches.close()
             batch.interrupted = True
             finished = {r.index for r in batch.results}
             for index, item in enumerate(items):  # type: ignore[arg-type]
@@ -783,8 +802,8 @@ class ParallelProcessor(Generic[T, R]):
                     batch.add(_cancelled_result(index, item))
             raise BatchInterrupted(batch) from None
         finally:
-            results.close()
-            batch.results.sort(key=lambda r: r.index)
+            batches.close()
+            batch.results.sort(key=_by_index)
             batch.total_duration_seconds = time.perf_counter() - start
             batch.total_bytes = sum(r.file_info.size_bytes for r in batch.results)
             usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -795,54 +814,71 @@ class ParallelProcessor(Generic[T, R]):
     def iter(self, items: Iterable[T], *, ordered: bool = False) -> Iterator[ProcessingResult[R]]:
         """Yield ProcessingResults as they finish (``ordered=True``: in input order), keeping
         only a few chunks in flight, so any number of items streams in bounded memory."""
-        return self._run(items, ordered=ordered, batch=None)
+        return self._run(items, ordered=ordered)
 
     imap = iter
 
     # -- dispatch --
 
     def _run(
-        self, items: Iterable[Any], *, ordered: bool, batch: BatchResult[Any] | None
+        self, items: Iterable[Any], *, ordered: bool
     ) -> Generator[ProcessingResult[Any], None, None]:
+        pending: dict[int, ProcessingResult[Any]] = {}
+        next_index = 0
+        batches = self._run_batches(items, None)
+        try:
+            for part in batches:
+                if not ordered:
+                    yield from part
+                    continue
+                for result in part:
+                    pending[result.index] = result
+                while next_index in pending:
+                    yield pending.pop(next_index)
+                    next_index += 1
+            for index in sorted(pending):
+                yield pending.pop(index)
+        finally:
+            batches.close()
+
+    def _run_batches(
+        self, items: Iterable[Any], batch: BatchResult[Any] | None
+    ) -> Generator[list[ProcessingResult[Any]], None, None]:
+        """Lists of results as chunks finish; progress is reported here, on this thread."""
         total = len(items) if hasattr(items, "__len__") else 0  # type: ignore[arg-type]
         callback = self._progress_callback
         reporter = Reporter(self.progress, desc="Processing", unit="item")
+        report = callback is not None or reporter.active
         done = 0
-        pending: dict[int, ProcessingResult[Any]] = {}
-        next_index = 0
+        raise_first = self.on_error == "raise"
+        parts = self._dispatch(items, batch)
         try:
-            for result in self._dispatch(items, batch):
-                done += 1
-                if self.on_error == "raise" and not result.success:
-                    raise _FirstError(result)
-                if ordered:
-                    pending[result.index] = result
-                    while next_index in pending:
-                        yield pending.pop(next_index)
-                        next_index += 1
-                else:
-                    yield result
-                if callback is not None or reporter.active:
+            for part in parts:
+                if not part:
+                    continue
+                if raise_first:
+                    for r in part:
+                        if not r.success:
+                            raise _rebuild_exception(r)
+                yield part
+                if report:
+                    done += len(part)
                     if callback is not None:
                         callback(done, total)
                     reporter.update(done, total)
-            for index in sorted(pending):
-                yield pending.pop(index)
-        except _FirstError as first:
-            r = first.result
-            exc = _rebuild_exception(r)
-            raise exc from None
         finally:
+            parts.close()
             reporter.close()
 
     def _dispatch(
         self, items: Iterable[Any], batch: BatchResult[Any] | None
-    ) -> Iterator[ProcessingResult[Any]]:
-        """Yield results one by one while keeping the chosen backend busy."""
+    ) -> Generator[list[ProcessingResult[Any]], None, None]:
+        """Yield lists of results (a chunk's worth) while keeping the chosen backend busy."""
         if self.executor is not None and _is_dask_client(_unwrap_client(self.executor)):
             from . import distributed as _distributed
 
-            yield from _distributed.process(self, items, ordered=False)
+            for result in _distributed.process(self, items, ordered=False):
+                yield [result]
             return
         if self.mode == ProcessingMode.ASYNC:
             yield from self._dispatch_async(items, batch)
@@ -867,14 +903,13 @@ class ParallelProcessor(Generic[T, R]):
 
     def _dispatch_inline(
         self, sized: Iterator[tuple[list[tuple[int, Any]], int]], prefetcher: _Prefetcher | None
-    ) -> Iterator[ProcessingResult[Any]]:
+    ) -> Generator[list[ProcessingResult[Any]], None, None]:
         task = self._chunk_task()
         if self.initializer is not None:
             self.initializer(*self.initargs)
         wid = f"{os.getpid()}:main"
         for chunk, nbytes in sized:
-            for index, item in chunk:
-                yield run_item(task, index, item, wid)
+            yield run_chunk(task, chunk, worker_id=wid)
             if prefetcher is not None:
                 prefetcher.release(nbytes)
 
@@ -883,7 +918,7 @@ class ParallelProcessor(Generic[T, R]):
         sized: Iterator[tuple[list[tuple[int, Any]], int]],
         prefetcher: _Prefetcher | None,
         batch: BatchResult[Any] | None,
-    ) -> Iterator[ProcessingResult[Any]]:
+    ) -> Generator[list[ProcessingResult[Any]], None, None]:
         task = self._chunk_task()
         own = self.executor is None
         # Too-cheap items: threads only add GIL hand-offs. Measure the first chunk inline and
@@ -898,19 +933,19 @@ class ParallelProcessor(Generic[T, R]):
             probed = 0
             t0 = time.perf_counter()
             # A short probe (a few items, at most ~10 ms) on the calling thread.
+            probe: list[ProcessingResult[Any]] = []
             while probed < len(chunk) and probed < 16 and time.perf_counter() - t0 < 0.01:
                 index, item = chunk[probed]
-                yield run_item(task, index, item, wid)
+                probe.append(run_item(task, index, item, wid))
                 probed += 1
             per_item = (time.perf_counter() - t0) / max(1, probed)
+            yield probe
             if per_item < 50e-6:
-                for index, item in chunk[probed:]:
-                    yield run_item(task, index, item, wid)
+                yield run_chunk(task, chunk[probed:], worker_id=wid)
                 if prefetcher is not None:
                     prefetcher.release(nbytes)
                 for chunk, nbytes in sized:
-                    for index, item in chunk:
-                        yield run_item(task, index, item, wid)
+                    yield run_chunk(task, chunk, worker_id=wid)
                     if prefetcher is not None:
                         prefetcher.release(nbytes)
                 return
@@ -951,12 +986,12 @@ class ParallelProcessor(Generic[T, R]):
                     if slot is not None and slot.abandoned:
                         continue  # its items were already accounted for
                     try:
-                        yield from fut.result()
+                        part = fut.result()
                     except BaseException as exc:  # the executor itself failed the chunk
-                        for index, item in chunk:
-                            yield _executor_failure(index, item, exc)
+                        part = [_executor_failure(index, item, exc) for index, item in chunk]
+                    yield part
                 if self.timeout is not None:
-                    yield from self._thread_timeouts(inflight, executor, task)
+                    yield list(self._thread_timeouts(inflight, executor, task))
         except BaseException:
             for fut in inflight:
                 fut.cancel()
@@ -1004,7 +1039,7 @@ class ParallelProcessor(Generic[T, R]):
         sized: Iterator[tuple[list[tuple[int, Any]], int]],
         prefetcher: _Prefetcher | None,
         batch: BatchResult[Any] | None,
-    ) -> Iterator[ProcessingResult[Any]]:
+    ) -> Generator[list[ProcessingResult[Any]], None, None]:
         pool = _ProcessPool(
             self.max_workers,
             self._chunk_task(),
@@ -1041,7 +1076,8 @@ class ParallelProcessor(Generic[T, R]):
                 for cid in finished:
                     if prefetcher is not None:
                         prefetcher.release(bytes_of.pop(cid, 0))
-                yield from results
+                if results:
+                    yield results
                 if exhausted and not requeued and len(pool.idle()) == len(pool.workers):
                     return
         except BaseException:
@@ -1054,7 +1090,7 @@ class ParallelProcessor(Generic[T, R]):
 
     def _dispatch_async(
         self, items: Iterable[Any], batch: BatchResult[Any] | None
-    ) -> Iterator[ProcessingResult[Any]]:
+    ) -> Generator[list[ProcessingResult[Any]], None, None]:
         """Bounded concurrency, no batch barriers: a new item starts as soon as one finishes."""
         out: queue.SimpleQueue[Any] = queue.SimpleQueue()
         fn = self.processor
@@ -1147,7 +1183,18 @@ class ParallelProcessor(Generic[T, R]):
                     return
                 if isinstance(got, BaseException):
                     raise got
-                yield got
+                part = [got]
+                # Hand over everything already finished in one go.
+                while True:
+                    try:
+                        more = out.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is _ASYNC_END or isinstance(more, BaseException):
+                        out.put(more)
+                        break
+                    part.append(more)
+                yield part
         finally:
             stop.set()
 
@@ -1155,9 +1202,8 @@ class ParallelProcessor(Generic[T, R]):
 _ASYNC_END = object()
 
 
-class _FirstError(Exception):
-    def __init__(self, result: ProcessingResult[Any]) -> None:
-        self.result = result
+def _by_index(r: ProcessingResult[Any]) -> int:
+    return r.index
 
 
 def _rebuild_exception(r: ProcessingResult[Any]) -> BaseException:

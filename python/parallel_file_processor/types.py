@@ -26,6 +26,9 @@ __all__ = [
 
 T = TypeVar("T")
 
+_O_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+_READ_CHUNK = 1 << 20
+
 
 class ProcessingMode(Enum):
     """How :class:`~parallel_file_processor.ParallelProcessor` runs the user's function."""
@@ -98,8 +101,18 @@ class FileInfo:
         if data is not None:
             self._data = None
             return data
-        with open(self.path, "rb") as f:
-            return f.read()
+        # Plain descriptor reads sized from the scan: no buffered-reader object per file.
+        fd = os.open(self.path, _O_READ)
+        try:
+            first = os.read(fd, max(self.size_bytes, 0) + 1)
+            if not first:
+                return first
+            rest = []
+            while chunk := os.read(fd, _READ_CHUNK):
+                rest.append(chunk)
+            return first + b"".join(rest) if rest else first
+        finally:
+            os.close(fd)
 
     def read_text(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         """The file's text, decoded from :meth:`read_bytes`."""
@@ -135,7 +148,7 @@ class Status:
 _EMPTY_PATH = Path("")
 
 
-@dataclass
+@dataclass(slots=True)
 class ProcessingResult(Generic[T]):
     """Result of processing a single file or item.
 
