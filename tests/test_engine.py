@@ -446,3 +446,24 @@ def test_prefetch_never_reads_fifos_and_reports_missing_files(tmp_path: Path) ->
 def test_batch_result_helpers() -> None:
     b: BatchResult[int] = BatchResult()
     assert b.success_rate == 100.0 and b.successful_results() == []
+
+
+def test_workers_that_cannot_start_give_a_clear_error_not_a_loop() -> None:
+    # A script read from stdin cannot be re-imported by spawn/forkserver workers.
+    code = textwrap.dedent("""
+        from parallel_file_processor import ParallelProcessor
+        from parallel_file_processor.engine import WorkerStartError
+        def f(x):
+            return x
+        try:
+            pp = ParallelProcessor(f, "process_pool", max_workers=2, start_method="spawn")
+            pp.process(range(10))
+        except WorkerStartError as exc:
+            print("clear error:", exc)
+        pp = ParallelProcessor(f, "process_pool", start_method="fork")
+        print("fork:", pp.process(range(10)).successful)
+    """)
+    res = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True,
+                         timeout=120)
+    assert "clear error: worker processes die at start-up" in res.stdout, res.stderr[-2000:]
+    assert "fork: 10" in res.stdout

@@ -61,6 +61,10 @@ _EMPTY_INFO_ARGS = (Path(""), 0, 0.0, "")
 _MIB = 1024 * 1024
 
 
+class WorkerStartError(RuntimeError):
+    """Worker processes die before running anything (e.g. an unimportable main script)."""
+
+
 class BatchInterrupted(KeyboardInterrupt):
     """Ctrl-C during a run: pending items were cancelled; ``.result`` holds what completed."""
 
@@ -390,6 +394,7 @@ class _ProcessPool:
         self.timeout = timeout
         self.max_tasks = max_tasks_per_worker
         self.max_memory_mb = max_memory_mb
+        self.startup_failures = 0
         self.workers: list[_Worker] = [self._spawn() for _ in range(workers)]
         self.peak_mb: dict[str, float] = {}
 
@@ -411,7 +416,10 @@ class _ProcessPool:
 
     def assign(self, w: _Worker, chunk_id: int, chunk: list[tuple[int, Any]]) -> None:
         w.chunk_id, w.chunk, w.received = chunk_id, chunk, set()
-        w.conn.send((chunk_id, chunk))
+        try:
+            w.conn.send((chunk_id, chunk))
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            pass  # the worker is gone: the next poll sees its sentinel and requeues the chunk
 
     def _replace(self, w: _Worker, *, kill: bool) -> None:
         if kill and w.proc.is_alive():
@@ -473,6 +481,22 @@ class _ProcessPool:
                 w.proc.join(timeout=1)
                 how = _exit_description(w.proc.exitcode)
                 running = int(w.state[0])
+                if w.items_done == 0 and running < 0 and not w.received:
+                    # Died before running anything: a start-up failure, not an item's fault.
+                    self.startup_failures += 1
+                    if self.startup_failures > 2 * len(self.workers) + 2:
+                        raise WorkerStartError(
+                            f"worker processes die at start-up ({how}); with start_method "
+                            "'spawn' or 'forkserver' the main script must be importable "
+                            "(guard it with `if __name__ == '__main__':`), or use "
+                            "start_method='fork'"
+                        )
+                    requeue.append(list(w.chunk))
+                    finished.append(w.chunk_id)  # type: ignore[arg-type]
+                    w.chunk_id = None
+                    self._replace(w, kill=True)
+                    continue
+                self.startup_failures = 0
                 rest = []
                 for index, item in w.chunk:
                     if index in w.received:
