@@ -298,7 +298,7 @@ def _readers(
             encoding=read_kwargs.get("encoding", "utf8"),
             skip_rows=int(read_kwargs.get("skiprows", 0) or 0),
             autogenerate_column_names=header is None,
-            use_threads=False,  # files are read in parallel: one thread each
+            use_threads=True,  # Arrow's own pool splits each file into blocks
             block_size=1 << 22,
         )
         po = pacsv.ParseOptions(
@@ -624,7 +624,8 @@ def aggregate(
         kind = _detect_kind(p, reader)
         if kind not in readers:
             readers[kind] = _readers(kind, read_kwargs, on_bad_lines, report)
-    n_workers = workers or min(32, (os.cpu_count() or 2) * 2)
+    # Arrow parses each file on its own thread pool; a few files in flight keep it fed.
+    n_workers = workers or min(8, os.cpu_count() or 2)
     tables: list[tuple[str, Any]] = []
     with (
         Reporter(progress, desc="Reading", unit="file") as rep,
@@ -665,12 +666,10 @@ def aggregate(
 def _with_source(table: pa.Table, label: str, column: str) -> pa.Table:
     import pyarrow as pa
 
+    import numpy as np
+
     # One dictionary entry per file: the label is stored once, not once per row.
-    indices = (
-        pa.array([0] * table.num_rows, type=pa.int32())
-        if table.num_rows
-        else pa.array([], type=pa.int32())
-    )
+    indices = pa.array(np.zeros(table.num_rows, dtype=np.int32))
     col = pa.DictionaryArray.from_arrays(indices, pa.array([label]))
     return table.append_column(column, col)
 
