@@ -5,6 +5,7 @@
 //! maturin turns on) is the thin binding layer; the `#[pymodule]` below only registers it.
 
 pub mod error;
+pub mod hash;
 pub mod pool;
 pub mod prefetch;
 pub mod progress;
@@ -20,5 +21,6 @@ fn _core(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     py::scan::register(m)?;
     py::prefetch::register(m)?;
+    py::hash::register(m)?;
     Ok(())
 }

@@ -398,7 +398,11 @@ pub fn scan(
     }
     let threads = opts
         .threads
-        .unwrap_or_else(rayon::current_num_threads)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
         .max(1);
 
     // Following links, a walker needs every ancestor to detect loops, so the tree is walked by

@@ -47,6 +47,13 @@ _LAZY: dict[str, str] = {
     "ResultAggregator": "aggregate",
     "aggregate": "aggregate",
     "aggregate_csv": "aggregate",
+    "HashResult": "hash",
+    "hash_files": "hash",
+    "hash_frame": "hash",
+    "find_duplicates": "hash",
+    "write_manifest": "hash",
+    "verify_manifest": "hash",
+    "VerifyResult": "hash",
 }
 
 __all__ = [
@@ -94,5 +101,14 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from .aggregate import ResultAggregator, aggregate, aggregate_csv
     from .engine import BatchInterrupted, FileProcessor, ParallelProcessor
+    from .hash import (
+        HashResult,
+        VerifyResult,
+        find_duplicates,
+        hash_files,
+        hash_frame,
+        verify_manifest,
+        write_manifest,
+    )
     from .progress import ProgressTracker
     from .scan import FileScanner, ScanResult, scan, scan_frame

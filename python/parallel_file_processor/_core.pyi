@@ -39,3 +39,44 @@ def read_files(
 ) -> list[bytes | None]:
     """Read files in parallel with the GIL released (read-ahead for the engine); ``None`` for a
     file not read (too large, not regular, or an error the caller will meet itself)."""
+
+#: (path, size, digest, error_type, message, changed, dev, ino, mtime_ns)
+HashRow = tuple[str, int, str | None, str | None, str | None, bool, int, int, int]
+
+def algorithms() -> list[str]:
+    """Names of the digest algorithms this build supports."""
+
+def hash_paths(
+    paths: list[str],
+    algorithm: str,
+    *,
+    sizes: list[int] | None = None,
+    head_tail: int | None = None,
+    workers: int | None = None,
+    progress: NativeProgress | None = None,
+) -> list[HashRow]:
+    """Hash files in parallel with the GIL released; rows in input order. ``head_tail=n``
+    hashes only the first and last ``n`` bytes (and the size)."""
+
+def hash_tree(
+    roots: list[str],
+    algorithm: str,
+    *,
+    include: list[str] = ...,
+    exclude: list[str] = ...,
+    extensions: list[str] = ...,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    recursive: bool = True,
+    max_depth: int | None = None,
+    skip_hidden: bool = False,
+    follow_symlinks: bool = False,
+    same_file_system: bool = False,
+    modified_after: float | None = None,
+    modified_before: float | None = None,
+    sort: bool = False,
+    head_tail: int | None = None,
+    workers: int | None = None,
+    progress: NativeProgress | None = None,
+) -> dict[str, Any]:
+    """Scan and hash in one native job: ``rows`` (as hash_paths), ``relative``, ``errors``."""

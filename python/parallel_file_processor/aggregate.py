@@ -664,9 +664,8 @@ def aggregate(
 
 
 def _with_source(table: pa.Table, label: str, column: str) -> pa.Table:
-    import pyarrow as pa
-
     import numpy as np
+    import pyarrow as pa
 
     # One dictionary entry per file: the label is stored once, not once per row.
     indices = pa.array(np.zeros(table.num_rows, dtype=np.int32))

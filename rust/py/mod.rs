@@ -2,5 +2,6 @@
 //! Every call into the core runs with the GIL released (see `common::run_job`).
 
 pub mod common;
+pub mod hash;
 pub mod prefetch;
 pub mod scan;

@@ -1,0 +1,557 @@
+"""Hashing trees: digests, duplicates and manifests, on every core.
+
+The Rust core hashes files in parallel (largest first, one reused buffer per worker, plain reads
+so a file truncated while hashed gives an error instead of a crash, BLAKE3's multi-threaded
+hasher for large files). Digests are lowercase hex and equal those of ``b3sum``,
+``sha256sum``, ``sha1sum``, ``md5sum`` and ``xxhsum -H3``.
+
+>>> results = hash_files("data", algorithm="sha256", extensions={".csv"})   # doctest: +SKIP
+>>> dupes = find_duplicates("photos")                                        # doctest: +SKIP
+>>> dupes.attrs["reclaimable_bytes"]                                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import _core
+from .aggregate import atomic_writer
+from .errors import CacheError, ManifestError
+from .progress import ProgressArg, Reporter
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "ALGORITHMS",
+    "HashResult",
+    "hash_files",
+    "hash_frame",
+    "find_duplicates",
+    "write_manifest",
+    "verify_manifest",
+    "VerifyResult",
+]
+
+ALGORITHMS: tuple[str, ...] = tuple(_core.algorithms())
+PathLike = str | os.PathLike[str]
+
+_SCAN_KEYS = {"include", "exclude", "extensions", "min_size", "max_size", "recursive",
+              "max_depth", "skip_hidden", "follow_symlinks", "same_file_system",
+              "modified_after", "modified_before", "sort"}
+
+
+@dataclass(slots=True)
+class HashResult:
+    """One file's digest (``digest`` None and ``error`` set when it could not be hashed)."""
+
+    path: Path
+    size: int
+    digest: str | None
+    error: str | None = None
+    error_type: str | None = None
+    #: the file changed (size, mtime or ctime) while it was being read: the digest is suspect
+    changed: bool = False
+    #: served from the cache without reading the file
+    cached: bool = False
+    relative_path: str | None = None
+
+
+# --- the cache -------------------------------------------------------------------------------
+
+
+class _Cache:
+    """Digests keyed by (algorithm, device, inode, size, mtime_ns) in SQLite (WAL, batched
+    commits), so an unchanged tree is only stat'ed on a re-run."""
+
+    def __init__(self, path: PathLike, *, rebuild: bool = False) -> None:
+        self.path = Path(path)
+        if rebuild:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS digests (algorithm TEXT NOT NULL, dev INTEGER NOT "
+                "NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, "
+                "digest TEXT NOT NULL, PRIMARY KEY (algorithm, dev, ino))")
+            self.db.execute("SELECT count(*) FROM digests").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(
+                f"hash cache {self.path} is unusable ({exc}); delete it or pass "
+                "rebuild_cache=True") from None
+
+    def load(self, algorithm: str) -> dict[tuple[int, int], tuple[int, int, str]]:
+        try:
+            rows = self.db.execute(
+                "SELECT dev, ino, size, mtime_ns, digest FROM digests WHERE algorithm = ?",
+                (algorithm,))
+            return {(d, i): (s, m, h) for d, i, s, m, h in rows}
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(f"hash cache {self.path} is corrupt ({exc}); pass "
+                             "rebuild_cache=True to start over") from None
+
+    def store(self, algorithm: str, rows: list[tuple[int, int, int, int, str]]) -> None:
+        # Batches of 10,000 rows per transaction: a run interrupted midway keeps what it stored.
+        for start in range(0, len(rows), 10_000):
+            batch = rows[start:start + 10_000]
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?)",
+                [(algorithm, *r) for r in batch])
+            self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+
+# --- hashing ---------------------------------------------------------------------------------
+
+
+def _rows_to_results(rows: list[tuple[Any, ...]], relative: list[str] | None = None
+                     ) -> list[HashResult]:
+    out = []
+    for i, (path, size, digest, etype, msg, changed, _dev, _ino, _mt) in enumerate(rows):
+        out.append(HashResult(Path(path), size, digest, msg, etype, changed, False,
+                              relative[i] if relative is not None else None))
+    return out
+
+
+def _split_filters(filters: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(filters) - _SCAN_KEYS
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    out = dict(filters)
+    if out.get("extensions"):
+        out["extensions"] = sorted(out["extensions"])
+    for key in ("include", "exclude", "extensions"):
+        if out.get(key) is None:
+            out.pop(key, None)
+    if not out.get("min_size"):
+        out.pop("min_size", None)
+    for key in ("modified_after", "modified_before"):
+        v = out.get(key)
+        if v is not None and hasattr(v, "timestamp"):
+            out[key] = v.timestamp()
+    return out
+
+
+def hash_files(
+    dir_or_paths: PathLike | Iterable[PathLike],
+    algorithm: str = "blake3",
+    *,
+    workers: int | None = None,
+    progress: ProgressArg = None,
+    cache: PathLike | None = None,
+    rebuild_cache: bool = False,
+    client: Any = None,
+    **scanner_filters: Any,
+) -> list[HashResult]:
+    """Hash a directory tree (with every scanner filter) or a list of files, in parallel.
+
+    >>> [r.digest for r in hash_files(["a.bin"], "sha256")]   # doctest: +SKIP
+
+    Args:
+        dir_or_paths: a directory, or an iterable of file paths.
+        algorithm: ``blake3`` (default), ``sha256``, ``sha1``, ``md5``, ``xxh3_64``,
+            ``xxh3_128`` or ``crc32c``.
+        workers: threads for this call (default: one per core; the global pool is untouched).
+        progress: ``True`` for a tqdm bar (bytes), or ``callback(bytes_done, bytes_total)``.
+        cache: an SQLite file remembering digests by device, inode, size and mtime, so a
+            re-run only stats unchanged files. ``rebuild_cache=True`` starts it over.
+        scanner_filters: ``include``, ``exclude``, ``extensions``, ``min_size`` ... as for
+            :class:`FileScanner` (directories only).
+
+    Unreadable, vanished or special files give a result with ``error`` set; the rest goes on.
+    """
+    if client is not None:
+        from . import distributed as _distributed  # type: ignore[attr-defined]
+
+        return _distributed.hash_files(  # type: ignore[no-any-return]
+            client, dir_or_paths, algorithm=algorithm, workers=workers, progress=progress,
+            cache=cache, **scanner_filters)
+    if algorithm.lower().replace("-", "_") not in ALGORITHMS and algorithm.lower() not in (
+            "sha-256", "b3", "xxh3", "xxh128", "sha-1"):
+        raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+    filters = _split_filters(scanner_filters)
+    is_dir = isinstance(dir_or_paths, (str, os.PathLike)) and Path(dir_or_paths).is_dir()
+    with Reporter(progress, desc=f"Hashing ({algorithm})", by_bytes=True) as rep:
+        if cache is None:
+            if is_dir:
+                root = os.fspath(dir_or_paths)  # type: ignore[arg-type]
+                out = _core.hash_tree([root], algorithm, workers=workers,
+                                      progress=rep.native(), **filters)
+                return _rows_to_results(out["rows"], out["relative"])
+            if filters:
+                raise TypeError("scanner filters apply to a directory, not a list of paths")
+            paths = _path_list(dir_or_paths)
+            return _rows_to_results(_core.hash_paths(paths, algorithm, workers=workers,
+                                                     progress=rep.native()))
+        return _hash_with_cache(dir_or_paths, is_dir, algorithm, filters, workers, rep, cache,
+                                rebuild_cache)
+
+
+def _path_list(paths: Any) -> list[str]:
+    if isinstance(paths, (str, os.PathLike)):
+        p = Path(paths)
+        if not p.exists():
+            raise FileNotFoundError(f"not found: {p}")
+        return [os.fspath(p)]
+    return [os.fspath(p) for p in paths]
+
+
+def _hash_with_cache(dir_or_paths: Any, is_dir: bool, algorithm: str, filters: dict[str, Any],
+                     workers: int | None, rep: Reporter, cache_path: PathLike,
+                     rebuild: bool) -> list[HashResult]:
+    cache = _Cache(cache_path, rebuild=rebuild)
+    try:
+        known = cache.load(algorithm)
+        # 1. what is there: a native scan (directories) or one stat per listed path.
+        if is_dir:
+            scan = _core.scan_tree([os.fspath(dir_or_paths)], **filters)
+            paths, rels, sizes, _, _ = scan["files"]
+            stats = [_stat(p) for p in paths]
+            results: list[HashResult | None] = [None] * len(paths)
+        else:
+            paths = _path_list(dir_or_paths)
+            rels = [None] * len(paths)
+            stats = [_stat(p) for p in paths]
+            results = [None] * len(paths)
+        # 2. hits are served from the cache; misses are hashed natively.
+        todo = []
+        for i, (p, st) in enumerate(zip(paths, stats)):
+            if st is not None:
+                hit = known.get((st[0], st[1]))
+                if hit is not None and hit[0] == st[2] and hit[1] == st[3]:
+                    results[i] = HashResult(Path(p), st[2], hit[2], None, None, False, True,
+                                            rels[i])
+                    continue
+            todo.append(i)
+        rows = _core.hash_paths([paths[i] for i in todo], algorithm, workers=workers,
+                                progress=rep.native()) if todo else []
+        fresh = []
+        for i, row in zip(todo, rows):
+            path, size, digest, etype, msg, changed, dev, ino, mtime_ns = row
+            results[i] = HashResult(Path(path), size, digest, msg, etype, changed, False, rels[i])
+            if digest is not None and not changed:
+                fresh.append((dev, ino, size, mtime_ns, digest))
+        cache.store(algorithm, fresh)
+        return [r for r in results if r is not None]
+    finally:
+        cache.close()
+
+
+def _stat(path: str) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def hash_frame(dir_or_paths: PathLike | Iterable[PathLike], algorithm: str = "blake3",
+               **options: Any) -> pd.DataFrame:
+    """:func:`hash_files` as a DataFrame: path, relative_path, size, digest, changed, cached,
+    error_type, error."""
+    import pandas as pd
+
+    res = hash_files(dir_or_paths, algorithm, **options)
+    return pd.DataFrame({
+        "path": [str(r.path) for r in res],
+        "relative_path": [r.relative_path for r in res],
+        "size": pd.array([r.size for r in res], dtype="int64"),
+        "digest": [r.digest for r in res],
+        "changed": [r.changed for r in res],
+        "cached": [r.cached for r in res],
+        "error_type": [r.error_type for r in res],
+        "error": [r.error for r in res],
+    })
+
+
+# --- duplicates ------------------------------------------------------------------------------
+
+
+def find_duplicates(
+    root: PathLike | Iterable[PathLike],
+    *,
+    algorithm: str = "blake3",
+    include_empty: bool = False,
+    partial_bytes: int = 16 * 1024,
+    workers: int | None = None,
+    progress: ProgressArg = None,
+    client: Any = None,
+    **scanner_filters: Any,
+) -> pd.DataFrame:
+    """Group identical files the way the best tools do: by size, then a hash of the head and
+    tail, then a full hash only where still needed. Hard links to one inode are reported as
+    links (``hardlink_of``), not as wasted space.
+
+    Returns one row per file in a duplicate group: ``group``, ``size``, ``digest``, ``path``,
+    ``hardlink_of``; ``df.attrs["reclaimable_bytes"]`` is what removing all but one copy of
+    each group would free. Empty files are left out unless ``include_empty``.
+    """
+    import pandas as pd
+
+    if client is not None:
+        from . import distributed as _distributed  # type: ignore[attr-defined]
+
+        return _distributed.find_duplicates(  # type: ignore[no-any-return]
+            client, root, algorithm=algorithm, include_empty=include_empty,
+            partial_bytes=partial_bytes, workers=workers, progress=progress, **scanner_filters)
+    filters = _split_filters(scanner_filters)
+    roots = [os.fspath(root)] if isinstance(root, (str, os.PathLike)) else [os.fspath(r)
+                                                                           for r in root]
+    scan = _core.scan_tree(roots, **filters)
+    paths, _, sizes, _, _ = scan["files"]
+    # dev/ino for hard links: one stat each, only for files that share a size.
+    by_size: dict[int, list[int]] = defaultdict(list)
+    for i, s in enumerate(sizes):
+        if s > 0 or include_empty:
+            by_size[s].append(i)
+    candidates = [i for group in by_size.values() if len(group) > 1 for i in group]
+    inode: dict[int, tuple[int, int]] = {}
+    for i in candidates:
+        st = _stat(paths[i])
+        if st is not None:
+            inode[i] = (st[0], st[1])
+    # Files that are all one inode need no hashing: they are links, not copies.
+    distinct = {s: g for s, g in by_size.items()
+                if len({inode.get(i, (-1, i)) for i in g}) > 1}
+    first_of_inode: dict[tuple[int, int], int] = {}
+    to_hash = []
+    for g in distinct.values():
+        for i in g:
+            key = inode.get(i, (-1, i))
+            if key not in first_of_inode:
+                first_of_inode[key] = i
+                to_hash.append(i)
+    with Reporter(progress, desc="Finding duplicates", by_bytes=True) as rep:
+        # Stage 2: head + tail.
+        partial = _digests([paths[i] for i in to_hash], [sizes[i] for i in to_hash], algorithm,
+                           workers, rep, head_tail=partial_bytes)
+        groups2: dict[tuple[int, str], list[int]] = defaultdict(list)
+        for i, d in zip(to_hash, partial):
+            if d is not None:
+                groups2[(sizes[i], d)].append(i)
+        # Stage 3: a full hash, only where size and head + tail still agree.
+        full_idx = [i for g in groups2.values() if len(g) > 1 for i in g]
+        full = _digests([paths[i] for i in full_idx], [sizes[i] for i in full_idx], algorithm,
+                        workers, rep)
+    digest_of = {i: d for i, d in zip(full_idx, full) if d is not None}
+    final: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for i, d in digest_of.items():
+        final[(sizes[i], d)].append(i)
+    rows: list[tuple[int, int, str | None, str, str | None]] = []
+    reclaimable = 0
+    group_no = 0
+    for (size, digest), members in sorted(final.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+        if len(members) < 2:
+            continue
+        reclaimable += size * (len(members) - 1)
+        for i in sorted(members, key=lambda j: paths[j]):
+            rows.append((group_no, size, digest, paths[i], None))
+            # every other path on the same inode is a hard link of this one
+            same = inode.get(i)
+            for j in by_size[size]:
+                if j != i and same is not None and inode.get(j) == same:
+                    rows.append((group_no, size, digest, paths[j], paths[i]))
+        group_no += 1
+    # Groups made only of hard links (one inode, several names): links, no space to reclaim.
+    for size, g in by_size.items():
+        if size in distinct:
+            continue
+        keys = {inode.get(i) for i in g}
+        if len(g) > 1 and len(keys) == 1 and None not in keys:
+            first = min(g, key=lambda j: paths[j])
+            rows.append((group_no, size, None, paths[first], None))
+            rows.extend((group_no, size, None, paths[j], paths[first]) for j in sorted(
+                g, key=lambda j: paths[j]) if j != first)
+            group_no += 1
+    df = pd.DataFrame(rows, columns=["group", "size", "digest", "path", "hardlink_of"])
+    df.attrs["reclaimable_bytes"] = reclaimable
+    df.attrs["errors"] = scan["errors"]
+    return df
+
+
+def _digests(paths: list[str], sizes: list[int], algorithm: str, workers: int | None,
+             rep: Reporter | None, head_tail: int | None = None) -> list[str | None]:
+    if not paths:
+        return []
+    rows = _core.hash_paths(paths, algorithm, sizes=sizes, head_tail=head_tail, workers=workers,
+                            progress=rep.native() if rep is not None else None)
+    return [r[2] if not r[5] else None for r in rows]
+
+
+# --- manifests -------------------------------------------------------------------------------
+
+_NAME_HINTS = [
+    (re.compile(r"(^|[._-])(b3|blake3)", re.I), "blake3"),
+    (re.compile(r"sha256", re.I), "sha256"),
+    (re.compile(r"sha1", re.I), "sha1"),
+    (re.compile(r"md5", re.I), "md5"),
+    (re.compile(r"xxh3?_?128|xxh128", re.I), "xxh3_128"),
+    (re.compile(r"xxh", re.I), "xxh3_64"),
+    (re.compile(r"crc32c", re.I), "crc32c"),
+]
+_BY_LENGTH = {64: "blake3", 40: "sha1", 32: "md5", 16: "xxh3_64", 8: "crc32c"}
+_LINE = re.compile(r"^(\\?)([0-9a-fA-F]+) [ *](.+)$")
+_BSD = re.compile(r"^(\\?)([A-Za-z0-9_-]+) \((.+)\) = ([0-9a-fA-F]+)$")
+
+
+def _escape(name: str) -> tuple[str, bool]:
+    """GNU coreutils' escaping: a leading backslash marks a name with \\\\ or \\n in it."""
+    if "\\" in name or "\n" in name:
+        return name.replace("\\", "\\\\").replace("\n", "\\n"), True
+    return name, False
+
+
+def _unescape(name: str) -> str:
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), name)
+
+
+def write_manifest(paths_or_dir: PathLike | Iterable[PathLike], manifest_path: PathLike, *,
+                   algorithm: str = "blake3", base: PathLike | None = None,
+                   overwrite: bool = True, workers: int | None = None,
+                   progress: ProgressArg = None, **scanner_filters: Any) -> Path:
+    """Write ``<hex>  <path>`` lines (the format of ``b3sum``/``sha256sum``), paths relative to
+    ``base`` (default: the manifest's directory), sorted, written atomically. Check it later
+    with :func:`verify_manifest`, or ``cd BASE && sha256sum -c MANIFEST``."""
+    manifest = Path(manifest_path).absolute()
+    base_dir = Path(base).absolute() if base is not None else manifest.parent
+    results = hash_files(paths_or_dir, algorithm, workers=workers, progress=progress,
+                         **scanner_filters)
+    failed = [r for r in results if r.digest is None]
+    lines = []
+    for r in results:
+        if r.digest is None or r.path.absolute() == manifest:
+            continue
+        rel = os.path.relpath(r.path.absolute(), base_dir)
+        name, escaped = _escape(rel)
+        lines.append(("\\" if escaped else "") + f"{r.digest}  {name}\n")
+    lines.sort(key=lambda line: line.split("  ", 1)[1])
+    with atomic_writer(manifest, overwrite=overwrite, encoding="utf-8") as f:
+        f.writelines(lines)
+    if failed:
+        raise ManifestError(
+            f"wrote {manifest} without {len(failed)} unreadable file(s): "
+            + "; ".join(f"{r.path}: {r.error}" for r in failed[:5]))
+    return manifest
+
+
+@dataclass
+class VerifyResult:
+    """The outcome of :func:`verify_manifest`, like ``sha256sum -c``."""
+
+    manifest: Path
+    algorithm: str
+    #: (path as written, absolute path, status OK/FAILED/MISSING/ERROR, expected, actual)
+    entries: list[tuple[str, Path, str, str, str | None]] = field(default_factory=list)
+    #: (line number, text) of lines that are not manifest lines
+    malformed: list[tuple[int, str]] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for e in self.entries if e[2] == status)
+
+    @property
+    def ok(self) -> int:
+        return self.count("OK")
+
+    @property
+    def failed(self) -> int:
+        return self.count("FAILED")
+
+    @property
+    def missing(self) -> int:
+        return self.count("MISSING")
+
+    @property
+    def all_ok(self) -> bool:
+        return self.ok == len(self.entries) and not self.malformed
+
+    def summary(self) -> dict[str, Any]:
+        return {"manifest": str(self.manifest), "algorithm": self.algorithm,
+                "entries": len(self.entries), "ok": self.ok, "failed": self.failed,
+                "missing": self.missing, "errors": self.count("ERROR"),
+                "malformed_lines": len(self.malformed)}
+
+    def to_dataframe(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame([(n, str(p), s, e, a) for n, p, s, e, a in self.entries],
+                            columns=["name", "path", "status", "expected", "actual"])
+
+
+def verify_manifest(manifest_path: PathLike, *, algorithm: str | None = None,
+                    base: PathLike | None = None, workers: int | None = None,
+                    progress: ProgressArg = None) -> VerifyResult:
+    """Check every entry of a manifest written by this package, ``b3sum``, ``sha256sum`` or a
+    sibling tool (GNU or BSD style lines): OK, FAILED (digest differs), MISSING. Malformed
+    lines are reported with their line number. ``algorithm`` is guessed from the manifest's
+    name, then from the digest length, when not given."""
+    manifest = Path(manifest_path)
+    try:
+        text = manifest.read_bytes().decode("utf-8", "surrogateescape")
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ManifestError(f"cannot read manifest {manifest}: {exc}") from None
+    base_dir = Path(base) if base is not None else manifest.parent
+    parsed: list[tuple[str, str]] = []
+    malformed: list[tuple[int, str]] = []
+    bsd_algo = None
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        m = _LINE.match(raw)
+        if m:
+            escaped, digest, name = m.groups()
+            parsed.append((digest.lower(), _unescape(name) if escaped else name))
+            continue
+        m = _BSD.match(raw)
+        if m:
+            escaped, tag, name, digest = m.groups()
+            bsd_algo = bsd_algo or {"SHA256": "sha256", "SHA1": "sha1", "MD5": "md5",
+                                    "BLAKE3": "blake3", "XXH3": "xxh3_64",
+                                    "XXH128": "xxh3_128"}.get(tag.upper())
+            parsed.append((digest.lower(), _unescape(name) if escaped else name))
+            continue
+        malformed.append((lineno, raw))
+    algo = algorithm or bsd_algo or _guess_algorithm(manifest, parsed)
+    result = VerifyResult(manifest, algo, [], malformed)
+    if not parsed:
+        return result
+    targets = [base_dir / name for _, name in parsed]
+    rows = _core.hash_paths([os.fspath(t) for t in targets], algo, workers=workers,
+                            progress=None)
+    for (expected, name), target, row in zip(parsed, targets, rows):
+        digest, etype = row[2], row[3]
+        if digest is None:
+            status = "MISSING" if etype == "FileNotFoundError" else "ERROR"
+        elif len(expected) != len(digest):
+            status = "FAILED"
+        else:
+            status = "OK" if digest == expected else "FAILED"
+        result.entries.append((name, target, status, expected, digest))
+    return result
+
+
+def _guess_algorithm(manifest: Path, parsed: list[tuple[str, str]]) -> str:
+    for pattern, algo in _NAME_HINTS:
+        if pattern.search(manifest.name):
+            return algo
+    lengths = {len(d) for d, _ in parsed}
+    if len(lengths) == 1:
+        guess = _BY_LENGTH.get(lengths.pop())
+        if guess:
+            return guess
+    raise ManifestError(f"cannot tell the algorithm of {manifest}; pass algorithm=...")
+

@@ -1,0 +1,553 @@
+//! Parallel file hashing.
+//!
+//! Files are hashed in parallel on rayon, largest first (so one huge file does not start
+//! last), each worker reusing one read buffer. Files are read, never memory-mapped: a file
+//! truncated under a mapping would SIGBUS the process, while a read just comes up short. A
+//! large file hashed with BLAKE3 is fed to its multi-threaded hasher chunk by chunk, so a
+//! single huge file also uses every core.
+//!
+//! Every file is `fstat`ed before and after reading; a different size, mtime or ctime marks
+//! the digest as taken from a changing file. Only regular files are opened for reading
+//! (opening is non-blocking, so a FIFO is seen for what it is and left alone).
+
+use std::fmt::Write as _;
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use sha1::Digest as _;
+
+use crate::error::FileError;
+use crate::progress::Progress;
+
+/// Digest algorithms, with the names users pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    Blake3,
+    Sha256,
+    Sha1,
+    Md5,
+    Xxh3_64,
+    Xxh3_128,
+    Crc32c,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 7] = [
+        Algorithm::Blake3,
+        Algorithm::Sha256,
+        Algorithm::Sha1,
+        Algorithm::Md5,
+        Algorithm::Xxh3_64,
+        Algorithm::Xxh3_128,
+        Algorithm::Crc32c,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Blake3 => "blake3",
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Sha1 => "sha1",
+            Algorithm::Md5 => "md5",
+            Algorithm::Xxh3_64 => "xxh3_64",
+            Algorithm::Xxh3_128 => "xxh3_128",
+            Algorithm::Crc32c => "crc32c",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Algorithm> {
+        let n = name.trim().to_ascii_lowercase().replace('-', "_");
+        Some(match n.as_str() {
+            "blake3" | "b3" => Algorithm::Blake3,
+            "sha256" | "sha_256" => Algorithm::Sha256,
+            "sha1" | "sha_1" => Algorithm::Sha1,
+            "md5" => Algorithm::Md5,
+            "xxh3" | "xxh3_64" | "xxh64" => Algorithm::Xxh3_64,
+            "xxh3_128" | "xxh128" => Algorithm::Xxh3_128,
+            "crc32c" => Algorithm::Crc32c,
+            _ => return None,
+        })
+    }
+
+    /// Digest length in hex characters.
+    pub fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Blake3 | Algorithm::Sha256 => 64,
+            Algorithm::Sha1 => 40,
+            Algorithm::Md5 | Algorithm::Xxh3_128 => 32,
+            Algorithm::Xxh3_64 => 16,
+            Algorithm::Crc32c => 8,
+        }
+    }
+}
+
+/// A running digest of any algorithm.
+pub enum Hasher {
+    Blake3(Box<blake3::Hasher>),
+    Sha256(sha2::Sha256),
+    Sha1(sha1::Sha1),
+    Md5(md5::Md5),
+    Xxh3(Box<xxhash_rust::xxh3::Xxh3>, bool),
+    Crc32c(u32),
+}
+
+/// Above this many bytes per read, BLAKE3 hashes the chunk on all rayon threads.
+const RAYON_CHUNK: usize = 1 << 20;
+
+impl Hasher {
+    pub fn new(algo: Algorithm) -> Self {
+        match algo {
+            Algorithm::Blake3 => Hasher::Blake3(Box::new(blake3::Hasher::new())),
+            Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+            Algorithm::Sha1 => Hasher::Sha1(sha1::Sha1::new()),
+            Algorithm::Md5 => Hasher::Md5(md5::Md5::new()),
+            Algorithm::Xxh3_64 => Hasher::Xxh3(Box::new(xxhash_rust::xxh3::Xxh3::new()), false),
+            Algorithm::Xxh3_128 => Hasher::Xxh3(Box::new(xxhash_rust::xxh3::Xxh3::new()), true),
+            Algorithm::Crc32c => Hasher::Crc32c(0),
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Blake3(h) => {
+                if data.len() >= RAYON_CHUNK {
+                    h.update_rayon(data);
+                } else {
+                    h.update(data);
+                }
+            }
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Sha1(h) => h.update(data),
+            Hasher::Md5(h) => h.update(data),
+            Hasher::Xxh3(h, _) => h.update(data),
+            Hasher::Crc32c(c) => *c = crc32c::crc32c_append(*c, data),
+        }
+    }
+
+    /// Lowercase hex, as the reference tools print it.
+    pub fn finish_hex(self) -> String {
+        match self {
+            Hasher::Blake3(h) => h.finalize().to_hex().to_string(),
+            Hasher::Sha256(h) => hex(&h.finalize()),
+            Hasher::Sha1(h) => hex(&h.finalize()),
+            Hasher::Md5(h) => hex(&h.finalize()),
+            Hasher::Xxh3(h, false) => format!("{:016x}", h.digest()),
+            Hasher::Xxh3(h, true) => format!("{:032x}", h.digest128()),
+            Hasher::Crc32c(c) => format!("{c:08x}"),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// The digest of a byte string (for tests and small inputs).
+pub fn hash_bytes(algo: Algorithm, data: &[u8]) -> String {
+    let mut h = Hasher::new(algo);
+    h.update(data);
+    h.finish_hex()
+}
+
+/// What hashing one file produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hashed {
+    pub path: PathBuf,
+    pub size: u64,
+    pub digest: Option<String>,
+    pub error: Option<FileError>,
+    /// Size, mtime or ctime differed between the `fstat` before and after reading.
+    pub changed: bool,
+    pub dev: u64,
+    pub ino: u64,
+    pub mtime_ns: i64,
+}
+
+/// How much of each file to hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    Whole,
+    /// The first and last `n` bytes (and the size): the cheap pre-filter for duplicates.
+    HeadTail(u64),
+}
+
+#[derive(Clone, Copy)]
+struct Stamp {
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl From<&Metadata> for Stamp {
+    fn from(m: &Metadata) -> Self {
+        Stamp {
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+const BUF_SIZE: usize = 1 << 20;
+
+fn open_regular(path: &Path) -> Result<(File, Metadata), FileError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| FileError::from_io(path, &e))?;
+    let meta = file.metadata().map_err(|e| FileError::from_io(path, &e))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            return Err(FileError::new(path, "IsADirectoryError", "is a directory"));
+        } else {
+            "not a regular file (FIFO, socket or device): not read"
+        };
+        return Err(FileError::new(path, "ValueError", what));
+    }
+    Ok((file, meta))
+}
+
+fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Hash one file with a caller-provided buffer (reused across files by a worker).
+pub fn hash_file(
+    path: &Path,
+    algo: Algorithm,
+    span: Span,
+    buf: &mut Vec<u8>,
+    progress: &Progress,
+) -> Hashed {
+    let mut out = Hashed {
+        path: path.to_path_buf(),
+        size: 0,
+        digest: None,
+        error: None,
+        changed: false,
+        dev: 0,
+        ino: 0,
+        mtime_ns: 0,
+    };
+    let (mut file, meta) = match open_regular(path) {
+        Ok(x) => x,
+        Err(e) => {
+            out.error = Some(e);
+            return out;
+        }
+    };
+    let before = Stamp::from(&meta);
+    out.size = before.size;
+    out.dev = meta.dev();
+    out.ino = meta.ino();
+    out.mtime_ns = before
+        .mtime
+        .0
+        .saturating_mul(1_000_000_000)
+        .saturating_add(before.mtime.1);
+    if buf.len() < BUF_SIZE {
+        buf.resize(BUF_SIZE, 0);
+    }
+    let mut hasher = Hasher::new(algo);
+    let mut read_total = 0u64;
+    let result: io::Result<()> = (|| {
+        match span {
+            Span::Whole => loop {
+                if progress.is_cancelled() {
+                    return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+                }
+                let n = read_full(&mut file, buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                read_total += n as u64;
+                progress.add_bytes(n as u64);
+                if n < buf.len() {
+                    break;
+                }
+            },
+            Span::HeadTail(n) => {
+                let n = n as usize;
+                let head = read_full(&mut file, &mut buf[..n.min(BUF_SIZE)])?;
+                hasher.update(&buf[..head]);
+                read_total += head as u64;
+                if before.size > (2 * n) as u64 {
+                    file.seek(SeekFrom::Start(before.size - n as u64))?;
+                    let tail = read_full(&mut file, &mut buf[..n.min(BUF_SIZE)])?;
+                    hasher.update(&buf[..tail]);
+                    read_total += tail as u64;
+                } else if before.size > n as u64 {
+                    let tail = read_full(&mut file, buf)?;
+                    hasher.update(&buf[..tail]);
+                    read_total += tail as u64;
+                }
+                hasher.update(&before.size.to_le_bytes());
+                progress.add_bytes(read_total);
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        out.error = Some(FileError::from_io(path, &e));
+        return out;
+    }
+    let after = file.metadata().map(|m| Stamp::from(&m));
+    out.changed = match after {
+        Ok(a) => {
+            a.size != before.size
+                || a.mtime != before.mtime
+                || a.ctime != before.ctime
+                || (span == Span::Whole && read_total != before.size)
+        }
+        Err(_) => true,
+    };
+    out.digest = Some(hasher.finish_hex());
+    out
+}
+
+/// Hash many files in parallel (largest first), results in input order. `sizes` (if known
+/// from a scan) decide the order; unknown sizes count as 0.
+pub fn hash_files(
+    paths: &[PathBuf],
+    sizes: Option<&[u64]>,
+    algo: Algorithm,
+    span: Span,
+    progress: &Progress,
+) -> Vec<Hashed> {
+    let sizes_known = sizes.is_some();
+    let mut order: Vec<usize> = (0..paths.len()).collect();
+    if let Some(sizes) = sizes {
+        order.sort_unstable_by(|&a, &b| sizes[b].cmp(&sizes[a]));
+        if span == Span::Whole {
+            progress.add_total(paths.len() as u64, sizes.iter().sum());
+        } else {
+            progress.add_total(paths.len() as u64, 0);
+        }
+    } else {
+        progress.add_total(paths.len() as u64, 0);
+    }
+    let mut done: Vec<(usize, Hashed)> = order
+        .par_iter()
+        .map_init(Vec::new, |buf, &i| {
+            let h = if progress.is_cancelled() {
+                Hashed {
+                    path: paths[i].clone(),
+                    size: 0,
+                    digest: None,
+                    error: Some(FileError::new(&paths[i], "Cancelled", "cancelled")),
+                    changed: false,
+                    dev: 0,
+                    ino: 0,
+                    mtime_ns: 0,
+                }
+            } else {
+                hash_file(&paths[i], algo, span, buf, progress)
+            };
+            if !sizes_known && span == Span::Whole {
+                progress.add_total(0, h.size);
+            }
+            progress.add_items(1);
+            if h.error.is_some() {
+                progress.add_error();
+            }
+            (i, h)
+        })
+        .collect();
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, h)| h).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn tmp_file(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+
+    #[test]
+    fn known_vectors() {
+        let d = b"hello world";
+        assert_eq!(
+            hash_bytes(Algorithm::Sha256, d),
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
+        assert_eq!(
+            hash_bytes(Algorithm::Md5, d),
+            "5eb63bbbe01eeed093cb22bb8f5acdc3"
+        );
+        assert_eq!(
+            hash_bytes(Algorithm::Sha1, d),
+            "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed"
+        );
+        assert_eq!(
+            hash_bytes(Algorithm::Blake3, d),
+            "d74981efa70a0c880b8d8c1985d075dbcbf679b99a5f9914e5aaf96b831a9e24"
+        );
+        assert_eq!(hash_bytes(Algorithm::Xxh3_64, d), "d447b1ea40e6988b");
+        assert_eq!(
+            hash_bytes(Algorithm::Xxh3_128, d),
+            "df8d09e93f874900a99b8775cc15b6c7"
+        );
+        assert_eq!(hash_bytes(Algorithm::Crc32c, d), "c99465aa");
+        for a in Algorithm::ALL {
+            assert_eq!(hash_bytes(a, d).len(), a.hex_len());
+            assert_eq!(Algorithm::parse(a.name()), Some(a));
+        }
+        assert_eq!(Algorithm::parse("SHA-256"), Some(Algorithm::Sha256));
+        assert_eq!(Algorithm::parse("rot13"), None);
+    }
+
+    #[test]
+    fn files_match_in_memory_digests_across_buffer_boundaries() {
+        let t = tempfile::tempdir().unwrap();
+        let p = Progress::new();
+        let mut buf = Vec::new();
+        for size in [0, 1, BUF_SIZE - 1, BUF_SIZE, BUF_SIZE + 1, 3 * BUF_SIZE + 7] {
+            let data: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+            let f = tmp_file(t.path(), &format!("f{size}"), &data);
+            for a in Algorithm::ALL {
+                let h = hash_file(&f, a, Span::Whole, &mut buf, &p);
+                assert_eq!(
+                    h.digest.as_deref(),
+                    Some(hash_bytes(a, &data).as_str()),
+                    "{a:?} {size}"
+                );
+                assert_eq!(h.size, size as u64);
+                assert!(!h.changed);
+            }
+        }
+    }
+
+    #[test]
+    fn errors_are_per_file_and_order_is_kept() {
+        let t = tempfile::tempdir().unwrap();
+        let a = tmp_file(t.path(), "a", b"aaa");
+        let big = tmp_file(t.path(), "big", &vec![1u8; 100_000]);
+        let missing = t.path().join("missing");
+        let fifo = t.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let paths = vec![
+            a.clone(),
+            missing.clone(),
+            fifo.clone(),
+            big.clone(),
+            t.path().to_path_buf(),
+        ];
+        let out = hash_files(
+            &paths,
+            Some(&[3, 0, 0, 100_000, 0]),
+            Algorithm::Sha256,
+            Span::Whole,
+            &Progress::new(),
+        );
+        assert_eq!(
+            out.iter().map(|h| h.path.clone()).collect::<Vec<_>>(),
+            paths
+        );
+        assert_eq!(
+            out[0].digest.as_deref(),
+            Some(hash_bytes(Algorithm::Sha256, b"aaa").as_str())
+        );
+        assert_eq!(
+            out[1].error.as_ref().unwrap().error_type,
+            "FileNotFoundError"
+        );
+        assert!(out[2]
+            .error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("not a regular file"));
+        assert!(out[3].digest.is_some());
+        assert_eq!(
+            out[4].error.as_ref().unwrap().error_type,
+            "IsADirectoryError"
+        );
+    }
+
+    #[test]
+    fn head_tail_differs_from_whole_but_is_stable() {
+        let t = tempfile::tempdir().unwrap();
+        let data = vec![9u8; 50_000];
+        let f1 = tmp_file(t.path(), "x", &data);
+        let f2 = tmp_file(t.path(), "y", &data);
+        let mut buf = Vec::new();
+        let p = Progress::new();
+        let a = hash_file(&f1, Algorithm::Blake3, Span::HeadTail(4096), &mut buf, &p);
+        let b = hash_file(&f2, Algorithm::Blake3, Span::HeadTail(4096), &mut buf, &p);
+        assert_eq!(a.digest, b.digest);
+        let mut other = data.clone();
+        other[49_999] = 1;
+        let f3 = tmp_file(t.path(), "z", &other);
+        let c = hash_file(&f3, Algorithm::Blake3, Span::HeadTail(4096), &mut buf, &p);
+        assert_ne!(a.digest, c.digest, "the tail is part of the partial hash");
+    }
+
+    #[test]
+    fn a_file_growing_while_hashed_is_flagged() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("growing");
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(&vec![0u8; 8 * BUF_SIZE]).unwrap();
+        f.sync_all().unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let changed = std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = f.write_all(b"more");
+                }
+            });
+            let mut buf = Vec::new();
+            let mut seen = false;
+            for _ in 0..50 {
+                if hash_file(
+                    &path,
+                    Algorithm::Sha256,
+                    Span::Whole,
+                    &mut buf,
+                    &Progress::new(),
+                )
+                .changed
+                {
+                    seen = true;
+                    break;
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            seen
+        });
+        assert!(changed);
+    }
+
+    #[test]
+    fn cancelled_runs_mark_files() {
+        let t = tempfile::tempdir().unwrap();
+        let a = tmp_file(t.path(), "a", b"x");
+        let p = Progress::new();
+        p.cancel();
+        let out = hash_files(&[a], None, Algorithm::Md5, Span::Whole, &p);
+        assert_eq!(out[0].error.as_ref().unwrap().error_type, "Cancelled");
+    }
+}
