@@ -48,20 +48,55 @@ _SCAN_KEYS = {"include", "exclude", "extensions", "min_size", "max_size", "recur
               "modified_after", "modified_before", "sort"}
 
 
-@dataclass(slots=True)
 class HashResult:
-    """One file's digest (``digest`` None and ``error`` set when it could not be hashed)."""
+    """One file's digest (``digest`` None and ``error`` set when it could not be hashed).
 
-    path: Path
-    size: int
-    digest: str | None
-    error: str | None = None
-    error_type: str | None = None
-    #: the file changed (size, mtime or ctime) while it was being read: the digest is suspect
-    changed: bool = False
-    #: served from the cache without reading the file
-    cached: bool = False
-    relative_path: str | None = None
+    ``path`` is a :class:`pathlib.Path`, built on first access: a million results stay cheap.
+    """
+
+    __slots__ = ("_path", "size", "digest", "error", "error_type", "changed", "cached",
+                 "relative_path")
+    __match_args__ = ("path", "size", "digest", "error")
+
+    def __init__(self, path: PathLike, size: int, digest: str | None, error: str | None = None,
+                 error_type: str | None = None, changed: bool = False, cached: bool = False,
+                 relative_path: str | None = None) -> None:
+        self._path = path
+        self.size = size
+        self.digest = digest
+        self.error = error
+        self.error_type = error_type
+        #: the file changed (size, mtime or ctime) while it was being read: the digest is suspect
+        self.changed = changed
+        #: served from the cache without reading the file
+        self.cached = cached
+        self.relative_path = relative_path
+
+    @property
+    def path(self) -> Path:
+        p = self._path
+        if not isinstance(p, Path):
+            p = self._path = Path(p)
+        return p
+
+    @path.setter
+    def path(self, value: PathLike) -> None:
+        self._path = value
+
+    def _key(self) -> tuple[Any, ...]:
+        return (os.fspath(self._path), self.size, self.digest, self.error, self.error_type,
+                self.changed, self.cached, self.relative_path)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HashResult):
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"HashResult(path={self.path!r}, size={self.size}, digest={self.digest!r}, "
+                f"error={self.error!r}, changed={self.changed}, cached={self.cached})")
 
 
 # --- the cache -------------------------------------------------------------------------------
@@ -121,7 +156,7 @@ def _rows_to_results(rows: list[tuple[Any, ...]], relative: list[str] | None = N
                      ) -> list[HashResult]:
     out = []
     for i, (path, size, digest, etype, msg, changed, _dev, _ino, _mt) in enumerate(rows):
-        out.append(HashResult(Path(path), size, digest, msg, etype, changed, False,
+        out.append(HashResult(path, size, digest, msg, etype, changed, False,
                               relative[i] if relative is not None else None))
     return out
 
@@ -232,7 +267,7 @@ def _hash_with_cache(dir_or_paths: Any, is_dir: bool, algorithm: str, filters: d
             if st is not None:
                 hit = known.get((st[0], st[1]))
                 if hit is not None and hit[0] == st[2] and hit[1] == st[3]:
-                    results[i] = HashResult(Path(p), st[2], hit[2], None, None, False, True,
+                    results[i] = HashResult(p, st[2], hit[2], None, None, False, True,
                                             rels[i])
                     continue
             todo.append(i)
@@ -241,7 +276,7 @@ def _hash_with_cache(dir_or_paths: Any, is_dir: bool, algorithm: str, filters: d
         fresh = []
         for i, row in zip(todo, rows):
             path, size, digest, etype, msg, changed, dev, ino, mtime_ns = row
-            results[i] = HashResult(Path(path), size, digest, msg, etype, changed, False, rels[i])
+            results[i] = HashResult(path, size, digest, msg, etype, changed, False, rels[i])
             if digest is not None and not changed:
                 fresh.append((dev, ino, size, mtime_ns, digest))
         cache.store(algorithm, fresh)
@@ -266,7 +301,7 @@ def hash_frame(dir_or_paths: PathLike | Iterable[PathLike], algorithm: str = "bl
 
     res = hash_files(dir_or_paths, algorithm, **options)
     return pd.DataFrame({
-        "path": [str(r.path) for r in res],
+        "path": [os.fspath(r._path) for r in res],
         "relative_path": [r.relative_path for r in res],
         "size": pd.array([r.size for r in res], dtype="int64"),
         "digest": [r.digest for r in res],
