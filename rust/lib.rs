@@ -5,6 +5,7 @@
 //! maturin turns on) is the thin binding layer; the `#[pymodule]` below only registers it.
 
 pub mod error;
+pub mod extract;
 pub mod hash;
 pub mod pool;
 pub mod prefetch;
@@ -22,5 +23,6 @@ fn _core(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
     py::scan::register(m)?;
     py::prefetch::register(m)?;
     py::hash::register(m)?;
+    py::extract::register(m)?;
     Ok(())
 }

@@ -54,6 +54,12 @@ _LAZY: dict[str, str] = {
     "write_manifest": "hash",
     "verify_manifest": "hash",
     "VerifyResult": "hash",
+    "ArchiveResult": "extract",
+    "ZipEntry": "extract",
+    "extract_zips": "extract",
+    "extract_all_zips": "extract",
+    "list_zip": "extract",
+    "zip_frame": "extract",
 }
 
 __all__ = [
@@ -101,6 +107,14 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from .aggregate import ResultAggregator, aggregate, aggregate_csv
     from .engine import BatchInterrupted, FileProcessor, ParallelProcessor
+    from .extract import (
+        ArchiveResult,
+        ZipEntry,
+        extract_all_zips,
+        extract_zips,
+        list_zip,
+        zip_frame,
+    )
     from .hash import (
         HashResult,
         VerifyResult,

@@ -21,7 +21,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 # Modules under parallel_file_processor.commands, in the order `pfp --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("run", "scan", "process", "hash", "aggregate")
+COMMAND_MODULES: tuple[str, ...] = ("run", "scan", "process", "hash", "unzip", "aggregate")
 
 
 def build_parser() -> argparse.ArgumentParser:

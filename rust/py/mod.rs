@@ -2,6 +2,7 @@
 //! Every call into the core runs with the GIL released (see `common::run_job`).
 
 pub mod common;
+pub mod extract;
 pub mod hash;
 pub mod prefetch;
 pub mod scan;
