@@ -754,6 +754,9 @@ fn write_file(
         let n = match zf.read(buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.to_string().contains("larger than its declared") => {
+                return Err(oversized(p));
+            }
             Err(e) => {
                 return Err(ExtractError::Corrupt(format!("entry {:?}: {e}", p.name)));
             }
@@ -763,10 +766,7 @@ fn write_file(
         }
         produced += n as u64;
         if produced > p.size {
-            return Err(ExtractError::Bomb(format!(
-                "entry {:?} inflates beyond its declared size of {} bytes",
-                p.name, p.size
-            )));
+            return Err(oversized(p));
         }
         if produced > RATIO_GRACE_BYTES
             && produced as f64 > limits.max_ratio * p.csize.max(1) as f64
@@ -796,6 +796,13 @@ fn write_file(
         filetime::set_file_handle_times(&out, None, Some(ft)).map_err(io_at(&path))?;
     }
     Ok(())
+}
+
+fn oversized(p: &Planned) -> ExtractError {
+    ExtractError::Bomb(format!(
+        "entry {:?} inflates beyond its declared size of {} bytes",
+        p.name, p.size
+    ))
 }
 
 fn make_link(
@@ -1273,6 +1280,18 @@ mod tests {
         )]);
         assert!(resolve_inside(&links, vec![], "x/y/l2/..", 0).is_err());
         assert!(resolve_inside(&links, vec![], "x/y/z", 0).is_ok());
+    }
+
+    #[test]
+    fn names_differing_in_case_clash_on_a_case_insensitive_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.zip");
+        make_zip(&path, &[("Readme.txt", b"1"), ("README.TXT", b"2")]);
+        let opts = ExtractOptions::default();
+        let mut archive = open_archive(&path).unwrap();
+        let err = plan(&mut archive, &opts, true).err().expect("clash refused");
+        assert!(matches!(err, ExtractError::Unsafe(ref m) if m.contains("differ only in case")));
+        assert!(plan(&mut archive, &opts, false).is_ok());
     }
 
     #[test]
