@@ -80,3 +80,35 @@ def hash_tree(
     progress: NativeProgress | None = None,
 ) -> dict[str, Any]:
     """Scan and hash in one native job: ``rows`` (as hash_paths), ``relative``, ``errors``."""
+
+# --- ZIP extraction ---------------------------------------------------------------------------
+
+DEFAULT_MAX_TOTAL_SIZE: int
+DEFAULT_MAX_RATIO: float
+DEFAULT_MAX_ENTRIES: int
+
+#: (archive, target, entries, bytes, status, error_type, message)
+ExtractRow = tuple[str, str, int, int, str, str | None, str | None]
+#: (name, name_error, is_dir, is_symlink, size, compressed_size, method, crc32, mtime, mode,
+#:  encrypted)
+ZipEntryRow = tuple[str, str | None, bool, bool, int, int, str, int, int | None, int | None, bool]
+
+def extract_archives(
+    jobs: list[tuple[str, str]],
+    *,
+    merge: bool = False,
+    if_exists: str = "error",
+    keep_partial: bool = False,
+    members: list[str] = ...,
+    exclude_members: list[str] = ...,
+    max_total_size: int | None = None,
+    max_ratio: float | None = None,
+    max_entries: int | None = None,
+    workers: int | None = None,
+    progress: NativeProgress | None = None,
+) -> list[ExtractRow]:
+    """Extract ``(archive, target)`` pairs in parallel with the GIL released; one row per job,
+    in order. Failures are per archive; Ctrl-C cancels and removes unfinished folders."""
+
+def list_zip(path: str) -> list[ZipEntryRow]:
+    """An archive's central directory; raises ArchiveError for an unreadable archive."""

@@ -255,7 +255,7 @@ def extract_all_zips(directory: PathLike, output_directory: PathLike, *,
     base = Path(directory) if Path(directory).is_dir() else None
     for i, r in enumerate(results):
         info = FileInfo.from_path(r.archive, base) if r.archive.exists() else FileInfo(
-            r.archive, r.archive.name, 0, 0.0, r.archive.suffix.lower())
+            r.archive, 0, 0.0, r.archive.suffix.lower(), r.archive.name)
         if r.status == "failed":
             pr: ProcessingResult[dict[str, Any]] = ProcessingResult(
                 info, False, None, f"{r.error_type}: {r.error}", 0.0, error_type=r.error_type,
