@@ -901,8 +901,7 @@ class ParallelProcessor(Generic[T, R]):
         if self.executor is not None and _is_dask_client(_unwrap_client(self.executor)):
             from . import distributed as _distributed
 
-            for result in _distributed.process(self, items, ordered=False):
-                yield [result]
+            yield from _distributed.process_chunks(self, items)
             return
         if self.mode == ProcessingMode.ASYNC:
             yield from self._dispatch_async(items, batch)

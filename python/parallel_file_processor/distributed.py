@@ -1,0 +1,1105 @@
+"""The same jobs on a Dask cluster (``pip install 'parallel-file-processor[dask]'``).
+
+Every public function of the package that takes ``client=`` (or ``executor=`` for the engine)
+lands here. The rules:
+
+* **Nothing to rewrite.** A job given a ``distributed.Client`` returns exactly what the local run
+  returns: same rows, same order, same errors.
+* **Paths must be visible to the workers**, at the same path (a shared file system such as NFS,
+  Lustre or a mounted bucket). This is checked up front: a path the workers cannot see gives a
+  :class:`PathsNotVisibleError` naming the path and the workers, before any work is sent.
+* **The engine** sends chunks of items with ``client.submit(..., pure=False)`` in a sliding
+  window collected with ``distributed.as_completed``: results stream back as chunks finish,
+  identical items are all run (``pure=False``), and ten million items never sit in the scheduler
+  at once. Initializers run once per worker per run; retries, per-item errors and timeouts
+  behave as in thread mode.
+* **Native jobs** (hashing, duplicates, extraction, scans of several roots) are split into
+  size-balanced shards, a few per worker thread; each worker runs the Rust job on its shard and
+  the client merges. Duplicate finding hashes only same-size candidates, so copies in different
+  shards are still found.
+* **A worker that dies** loses nothing: Dask reruns its tasks on another worker; a task that
+  keeps killing workers (``KilledWorker``) is split and resubmitted (engine) or retried
+  (native shards). Each result is taken from exactly one finished task, so nothing is counted
+  twice; an item's function may run again on the new worker (at-least-once execution).
+
+>>> from distributed import LocalCluster, Client               # doctest: +SKIP
+>>> client = Client(LocalCluster(n_workers=2))                 # doctest: +SKIP
+>>> hash_files(client, "/shared/data")[:1]                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import MissingExtraError, PFPError, WorkerCrashed
+from .progress import ProgressArg, Reporter
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .engine import ChunkTask, ParallelProcessor
+    from .hash import HashResult
+    from .scan import ScanResult
+    from .types import ProcessingResult
+
+__all__ = [
+    "PathsNotVisibleError",
+    "SchedulerUnreachableError",
+    "aggregate",
+    "dashboard_link",
+    "extract_zips",
+    "find_duplicates",
+    "get_client",
+    "hash_files",
+    "process",
+    "process_chunks",
+    "require_dask",
+    "scan",
+]
+
+PathLike = str | os.PathLike[str]
+
+_EXTRA_HINT = "pip install 'parallel-file-processor[dask]'"
+#: shards per worker thread: enough to even out uneven shards, few enough to keep overhead low
+_SHARDS_PER_THREAD = 3
+#: chunks in flight per worker thread in the engine's sliding window
+_WINDOW_PER_THREAD = 3
+#: per-file cost, in bytes, used when balancing shards: opening a file costs about as much as
+#: reading this many bytes, so many small files weigh more than their size
+_FILE_COST_BYTES = 64 * 1024
+
+
+class SchedulerUnreachableError(PFPError, ConnectionError):
+    """The Dask scheduler did not answer within the timeout."""
+
+
+class PathsNotVisibleError(PFPError, FileNotFoundError):
+    """Input paths are missing on some Dask workers (they need a shared file system)."""
+
+
+def require_dask() -> Any:
+    """Import ``distributed`` or explain which extra to install."""
+    try:
+        import distributed
+    except ImportError:
+        raise MissingExtraError(
+            f"running on a Dask cluster needs dask[distributed]: {_EXTRA_HINT}"
+        ) from None
+    return distributed
+
+
+def get_client(address: str, *, timeout: float = 10.0) -> Any:
+    """Connect to a running Dask scheduler, e.g. ``"tcp://scheduler:8786"``.
+
+    >>> client = get_client("tcp://127.0.0.1:8786", timeout=5)   # doctest: +SKIP
+
+    Raises :class:`SchedulerUnreachableError` (a ``ConnectionError``) naming the address when
+    the scheduler does not answer within ``timeout`` seconds.
+    """
+    distributed = require_dask()
+    try:
+        return distributed.Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SchedulerUnreachableError(
+            f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
+            f"({type(exc).__name__}: {exc}); is `dask scheduler` running there?"
+        ) from None
+
+
+def dashboard_link(client: Any) -> str | None:
+    """The URL of the cluster's dashboard, or None when it has none."""
+    try:
+        link = _client_of(client).dashboard_link
+    except Exception:
+        return None
+    return str(link) if link else None
+
+
+def _client_of(executor: Any) -> Any:
+    """A ``Client`` from a ``Client`` or the ``ClientExecutor`` of ``client.get_executor()``."""
+    return getattr(executor, "_client", executor)
+
+
+def _threads(client: Any) -> dict[str, int]:
+    threads = client.nthreads()
+    if not threads:
+        client.wait_for_workers(1, timeout=30)
+        threads = client.nthreads()
+    return dict(threads)
+
+
+def _total_threads(client: Any) -> int:
+    return max(1, sum(_threads(client).values()))
+
+
+# --- is the data there? -----------------------------------------------------------------------
+
+
+def _missing_paths(paths: list[str]) -> list[str]:
+    return [p for p in paths if not os.path.exists(p)]
+
+
+def _check_visible(client: Any, paths: Sequence[str], *, strict: bool) -> None:
+    """Ask every worker whether it sees ``paths``.
+
+    ``strict``: every path must exist on every worker (roots). Otherwise a path missing
+    everywhere is left for the job to report per file, as a local run would; only a path that
+    some workers (or this machine) see and others do not is an error.
+    """
+    if not paths:
+        return
+    distributed = require_dask()
+    probes = list(dict.fromkeys(paths))
+    try:
+        missing: dict[str, list[str]] = client.run(_missing_paths, probes)
+    except distributed.TimeoutError as exc:
+        raise SchedulerUnreachableError(f"Dask workers did not answer: {exc}") from None
+    if not missing:
+        raise PFPError("the Dask cluster has no workers")
+    absent: dict[str, list[str]] = defaultdict(list)
+    for worker, gone in missing.items():
+        for p in gone:
+            absent[p].append(worker)
+    if not strict:
+        absent = {
+            p: ws for p, ws in absent.items() if len(ws) < len(missing) or os.path.exists(p)
+        }
+    if absent:
+        path, workers = next(iter(absent.items()))
+        more = f" (and {len(absent) - 1} more path(s))" if len(absent) > 1 else ""
+        raise PathsNotVisibleError(
+            f"{path}{more} is not visible on Dask worker(s) {', '.join(sorted(workers))}: "
+            "input paths must exist at the same path on every worker (a shared file system "
+            "such as NFS)"
+        )
+
+
+def _probes(paths: Sequence[str], limit: int = 64) -> list[str]:
+    """A few parent directories standing for a long list of paths."""
+    parents = list(dict.fromkeys(os.path.dirname(p) or "." for p in paths))
+    if len(parents) > limit:
+        step = len(parents) / limit
+        parents = [parents[int(i * step)] for i in range(limit)]
+    return parents
+
+
+# --- shards -----------------------------------------------------------------------------------
+
+
+def balanced_shards(sizes: Sequence[int], shards: int) -> list[list[int]]:
+    """Split indices into ``shards`` groups of about equal weight: largest first onto the
+    lightest group (greedy LPT). Each group keeps its indices in input order.
+
+    >>> balanced_shards([10, 1, 1, 8], 2)
+    [[0], [1, 2, 3]]
+    """
+    shards = max(1, min(shards, len(sizes)))
+    heap = [(0, i) for i in range(shards)]
+    groups: list[list[int]] = [[] for _ in range(shards)]
+    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        weight, g = heapq.heappop(heap)
+        groups[g].append(index)
+        heapq.heappush(heap, (weight + sizes[index] + _FILE_COST_BYTES, g))
+    return [sorted(g) for g in groups if g]
+
+
+def _native_threads(workers: int | None) -> int | None:
+    """Rayon threads for one shard on this worker: the caller's choice, else the machine's
+    cores shared among the tasks this worker runs at once."""
+    if workers is not None:
+        return workers
+    try:
+        from distributed import get_worker
+
+        nthreads = get_worker().state.nthreads
+    except Exception:
+        return None
+    return max(1, (os.cpu_count() or 1) // max(1, nthreads))
+
+
+def _run_shards(
+    client: Any,
+    fn: Callable[..., Any],
+    shard_args: list[tuple[Any, ...]],
+    *,
+    weights: list[int] | None = None,
+    reporter: Reporter | None = None,
+    attempts: int = 3,
+    kwargs: dict[str, Any] | None = None,
+) -> list[Any]:
+    """Run ``fn(*args, **kwargs)`` once per shard on the cluster; results in shard order.
+
+    Dask already reruns the tasks of a worker that dies; a shard that kills workers again and
+    again (``KilledWorker``) is resubmitted up to ``attempts`` times, then reported as
+    :class:`WorkerCrashed`. One result per shard is taken, so nothing is counted twice.
+    """
+    distributed = require_dask()
+    from distributed import KilledWorker
+
+    kwargs = kwargs or {}
+    weights = weights or [1] * len(shard_args)
+    total = sum(weights)
+    done = 0
+    out: list[Any] = [None] * len(shard_args)
+    tries = [1] * len(shard_args)
+    futures = {
+        client.submit(fn, *args, pure=False, **kwargs): i for i, args in enumerate(shard_args)
+    }
+    pending = distributed.as_completed(list(futures))
+    try:
+        for fut in pending:
+            i = futures.pop(fut)
+            try:
+                out[i] = fut.result()
+            except KilledWorker as exc:
+                if tries[i] >= attempts:
+                    raise WorkerCrashed(
+                        f"a shard of {len(shard_args[i][0])} file(s) killed Dask workers "
+                        f"{tries[i]} times: {exc}"
+                    ) from None
+                tries[i] += 1
+                again = client.submit(fn, *shard_args[i], pure=False, **kwargs)
+                futures[again] = i
+                pending.add(again)
+                continue
+            done += weights[i]
+            if reporter is not None:
+                reporter.update(done, total)
+    except BaseException:
+        client.cancel(list(futures))
+        raise
+    return out
+
+
+# --- the engine -------------------------------------------------------------------------------
+
+#: initializer keys already run in this (worker) process
+_INITIALIZED: set[str] = set()
+_INIT_LOCK = threading.Lock()
+
+
+def _ensure_initialized(init: tuple[str, Callable[..., Any], tuple[Any, ...]] | None) -> None:
+    if init is None:
+        return
+    key, initializer, initargs = init
+    with _INIT_LOCK:
+        if key in _INITIALIZED:
+            return
+        initializer(*initargs)
+        _INITIALIZED.add(key)
+
+
+def _worker_id() -> str:
+    try:
+        from distributed import get_worker
+
+        return f"dask:{get_worker().address}:{threading.current_thread().name}"
+    except Exception:
+        return f"dask:{os.getpid()}"
+
+
+def _run_chunk_on_worker(
+    task: ChunkTask,
+    chunk: list[tuple[int, Any]],
+    timeout: float | None,
+    init: tuple[str, Callable[..., Any], tuple[Any, ...]] | None,
+) -> list[ProcessingResult[Any]]:
+    """One chunk on a Dask worker: the engine's ``run_chunk``, with the thread backend's
+    per-item timeout (a stuck item is marked ``timeout`` and left running in the background;
+    the chunk goes on without it)."""
+    from .engine import run_chunk
+
+    _ensure_initialized(init)
+    wid = _worker_id()
+    if timeout is None:
+        return run_chunk(task, chunk, worker_id=wid)
+    return _run_chunk_with_timeout(task, chunk, timeout, wid)
+
+
+def _run_chunk_with_timeout(
+    task: ChunkTask, chunk: list[tuple[int, Any]], timeout: float, wid: str
+) -> list[ProcessingResult[Any]]:
+    from .engine import _Slot, _timeout_result, run_item
+
+    results: list[ProcessingResult[Any]] = []
+    rest = chunk
+    while rest:
+        slot = _Slot()
+        finished: list[ProcessingResult[Any]] = []
+
+        def work(items: list[tuple[int, Any]] = rest, slot: _Slot = slot,
+                 finished: list[ProcessingResult[Any]] = finished) -> None:
+            for index, item in items:
+                if slot.abandoned:
+                    return
+                slot.index, slot.started = index, time.monotonic()
+                result = run_item(task, index, item, wid)
+                if slot.abandoned:
+                    return
+                finished.append(result)
+            slot.index = -1
+
+        thread = threading.Thread(target=work, name="pfp-dask-item", daemon=True)
+        thread.start()
+        while True:
+            thread.join(0.02)
+            if not thread.is_alive():
+                results.extend(finished)
+                rest = []
+                break
+            running = slot.index
+            if running >= 0 and time.monotonic() - slot.started > timeout:
+                slot.abandoned = True
+                pos = next(p for p, (index, _) in enumerate(rest) if index == running)
+                results.extend(r for r in finished[:pos])
+                results.append(_timeout_result(running, rest[pos][1], timeout, wid))
+                rest = rest[pos + 1 :]
+                break
+    return results
+
+
+def _dask_chunk_size(processor: ParallelProcessor[Any, Any], items: Any, threads: int) -> int:
+    if processor.batch_size:
+        return processor.batch_size
+    total = len(items) if hasattr(items, "__len__") else None
+    if total is None:
+        return 256
+    # A Dask task costs about a millisecond of scheduling: chunks are larger than locally.
+    return max(1, min(2048, total // (threads * 4) or 1))
+
+
+def process_chunks(
+    processor: ParallelProcessor[Any, Any], items: Iterable[Any]
+) -> Generator[list[ProcessingResult[Any]], None, None]:
+    """Run ``processor``'s function over ``items`` on the cluster of ``processor.executor``;
+    yield a list of results per finished chunk (in completion order)."""
+    distributed = require_dask()
+    from distributed import KilledWorker
+
+    from .engine import _crashed_result, _executor_failure
+
+    client = _client_of(processor.executor)
+    threads = _total_threads(client)
+    task = processor._chunk_task()
+    init = None
+    if processor.initializer is not None:
+        init = (uuid.uuid4().hex, processor.initializer, tuple(processor.initargs))
+    timeout = processor.timeout
+    chunks: Iterator[list[tuple[int, Any]]] = processor._chunks(
+        items, _dask_chunk_size(processor, items, threads)
+    )
+    requeued: list[list[tuple[int, Any]]] = []
+    window = threads * _WINDOW_PER_THREAD
+    inflight: dict[Any, list[tuple[int, Any]]] = {}
+    pending = distributed.as_completed()
+
+    def submit(chunk: list[tuple[int, Any]]) -> None:
+        fut = client.submit(_run_chunk_on_worker, task, chunk, timeout, init, pure=False)
+        inflight[fut] = chunk
+        pending.add(fut)
+
+    def refill() -> None:
+        while len(inflight) < window:
+            if requeued:
+                submit(requeued.pop())
+                continue
+            chunk = next(chunks, None)
+            if chunk is None:
+                return
+            submit(chunk)
+
+    try:
+        refill()
+        while inflight:
+            fut = next(pending)
+            chunk = inflight.pop(fut)
+            try:
+                part = fut.result()
+            except KilledWorker:
+                # The chunk killed workers repeatedly: run its items one by one to find the
+                # culprit; an item that kills a worker on its own is recorded as crashed.
+                if len(chunk) == 1:
+                    index, item = chunk[0]
+                    part = [_crashed_result(index, item, "dask", "killed Dask workers")]
+                else:
+                    requeued.extend([pair] for pair in reversed(chunk))
+                    refill()
+                    continue
+            except Exception as exc:  # the cluster failed the chunk (not an item's error)
+                part = [_executor_failure(index, item, exc) for index, item in chunk]
+            refill()
+            yield part
+    finally:
+        if inflight:
+            client.cancel(list(inflight))
+
+
+def process(
+    processor: ParallelProcessor[Any, Any], items: Iterable[Any], ordered: bool = False
+) -> Iterator[ProcessingResult[Any]]:
+    """:func:`process_chunks`, one result at a time (``ordered=True``: in input order)."""
+    if not ordered:
+        for part in process_chunks(processor, items):
+            yield from part
+        return
+    pending: dict[int, ProcessingResult[Any]] = {}
+    next_index = 0
+    for part in process_chunks(processor, items):
+        for result in part:
+            pending[result.index] = result
+        while next_index in pending:
+            yield pending.pop(next_index)
+            next_index += 1
+    for index in sorted(pending):
+        yield pending.pop(index)
+
+
+# --- listing ----------------------------------------------------------------------------------
+
+
+def _scan_root(root: str, options: dict[str, Any]) -> ScanResult:
+    from .scan import FileScanner
+
+    include = options.pop("include", None)
+    exclude = options.pop("exclude", None)
+    extensions = options.pop("extensions", None)
+    min_size = options.pop("min_size", 0)
+    max_size = options.pop("max_size", None)
+    recursive = options.pop("recursive", True)
+    scanner = FileScanner(include, exclude, extensions, min_size, max_size, recursive, **options)
+    return scanner.scan_result(root)
+
+
+def _list_tree(roots: list[str], filters: dict[str, Any]) -> tuple[list[str], list[str], list[int]]:
+    """Paths, relative paths and sizes under ``roots`` (run on a worker)."""
+    from . import _core
+
+    out = _core.scan_tree(roots, **filters)
+    paths, rels, sizes, _, _ = out["files"]
+    return list(paths), list(rels), list(sizes)
+
+
+def _sizes(paths: list[str]) -> list[int]:
+    out = []
+    for p in paths:
+        try:
+            out.append(os.stat(p).st_size)
+        except OSError:
+            out.append(0)
+    return out
+
+
+def _on_one_worker(client: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    return client.submit(fn, *args, pure=False).result()
+
+
+def _roots_of(roots: PathLike | Iterable[PathLike]) -> list[str]:
+    if isinstance(roots, (str, os.PathLike)):
+        return [os.fspath(roots)]
+    return [os.fspath(r) for r in roots]
+
+
+# --- scan -------------------------------------------------------------------------------------
+
+
+def scan(
+    client: Any,
+    roots: PathLike | Iterable[PathLike],
+    *,
+    progress: ProgressArg = None,
+    **options: Any,
+) -> ScanResult:
+    """Scan each root on a worker (one task per root) and merge: what ``scan(*roots)`` returns.
+
+    >>> scan(client, ["/shared/a", "/shared/b"], include=["*.csv"], sort=True)   # doctest: +SKIP
+    """
+    from .scan import FileScanner, ScanResult
+
+    root_list = _roots_of(roots)
+    if not root_list:
+        raise ValueError("at least one root directory is needed")
+    FileScanner(  # the options are checked here, before anything is sent
+        options.get("include"), options.get("exclude"), options.get("extensions"),
+        options.get("min_size", 0), options.get("max_size"), options.get("recursive", True),
+        **{k: v for k, v in options.items()
+           if k not in ("include", "exclude", "extensions", "min_size", "max_size", "recursive")},
+    )
+    _check_visible(client, root_list, strict=True)
+    with Reporter(progress, desc="Scanning", unit="root") as rep:
+        parts: list[ScanResult] = _run_shards(
+            client, _scan_root, [(r, dict(options)) for r in root_list], reporter=rep
+        )
+    files = [f for part in parts for f in part.files]
+    errors = [e for part in parts for e in part.errors]
+    special = [s for part in parts for s in part.special]
+    if options.get("sort"):
+        files.sort(key=lambda f: f.path)
+        special.sort(key=lambda s: s[0])
+        errors.sort(key=lambda e: e.path)
+    return ScanResult(files, errors, special, sum(p.entries_seen for p in parts))
+
+
+# --- hashing ----------------------------------------------------------------------------------
+
+
+def _hash_shard(
+    paths: list[str],
+    algorithm: str,
+    workers: int | None,
+    sizes: list[int] | None = None,
+    head_tail: int | None = None,
+) -> list[tuple[Any, ...]]:
+    """The native hash job on one shard (run on a worker): raw rows, as ``_core.hash_paths``."""
+    from . import _core
+
+    return list(_core.hash_paths(paths, algorithm, sizes=sizes, head_tail=head_tail,
+                                 workers=_native_threads(workers)))
+
+
+def _hash_rows(
+    client: Any,
+    paths: list[str],
+    sizes: list[int],
+    algorithm: str,
+    workers: int | None,
+    reporter: Reporter | None,
+    *,
+    pass_sizes: bool = False,
+    head_tail: int | None = None,
+) -> list[tuple[Any, ...]]:
+    """Hash ``paths`` in size-balanced shards; rows in the order of ``paths``."""
+    if not paths:
+        return []
+    groups = balanced_shards(sizes, _total_threads(client) * _SHARDS_PER_THREAD)
+    args = [
+        (
+            [paths[i] for i in g],
+            algorithm,
+            workers,
+            [sizes[i] for i in g] if pass_sizes else None,
+            head_tail,
+        )
+        for g in groups
+    ]
+    weights = [sum(sizes[i] for i in g) + 1 for g in groups]
+    parts = _run_shards(client, _hash_shard, args, weights=weights, reporter=reporter)
+    rows: list[tuple[Any, ...] | None] = [None] * len(paths)
+    for g, part in zip(groups, parts):
+        for i, row in zip(g, part):
+            rows[i] = row
+    return rows  # type: ignore[return-value]
+
+
+def hash_files(
+    client: Any,
+    dir_or_paths: PathLike | Iterable[PathLike],
+    *,
+    algorithm: str = "blake3",
+    workers: int | None = None,
+    progress: ProgressArg = None,
+    cache: PathLike | None = None,
+    rebuild_cache: bool = False,
+    **scanner_filters: Any,
+) -> list[HashResult]:
+    """:func:`parallel_file_processor.hash.hash_files` on the cluster: the tree is listed on
+    a worker, hashed in size-balanced shards, and merged in the local run's order.
+
+    >>> hash_files(client, "/shared/data", algorithm="sha256")   # doctest: +SKIP
+
+    With ``cache``, the SQLite cache is read and written by this process only (workers just
+    hash the files it misses), so it never sees concurrent writers.
+    """
+    from . import hash as _hash
+
+    if algorithm.lower().replace("-", "_") not in _hash.ALGORITHMS and algorithm.lower() not in (
+            "sha-256", "b3", "xxh3", "xxh128", "sha-1"):
+        raise ValueError(
+            f"unknown algorithm {algorithm!r}; choose one of {', '.join(_hash.ALGORITHMS)}")
+    filters = _hash._split_filters(scanner_filters)
+    rels: list[str] | None
+    if isinstance(dir_or_paths, (str, os.PathLike)) and not _is_file_somewhere(
+            client, os.fspath(dir_or_paths)):
+        root = os.fspath(dir_or_paths)
+        _check_visible(client, [root], strict=True)
+        paths, rels, sizes = _on_one_worker(client, _list_tree, [root], filters)
+    else:
+        if filters:
+            raise TypeError("scanner filters apply to a directory, not a list of paths")
+        paths = _hash._path_list(dir_or_paths) if isinstance(
+            dir_or_paths, (str, os.PathLike)) else [os.fspath(p) for p in dir_or_paths]
+        rels = None
+        _check_visible(client, _probes(paths), strict=False)
+        sizes = _on_one_worker(client, _sizes, paths)
+    with Reporter(progress, desc=f"Hashing ({algorithm})", by_bytes=True) as rep:
+        if cache is None:
+            rows = _hash_rows(client, paths, sizes, algorithm, workers, rep)
+            return _hash._rows_to_results(rows, rels)
+        return _hash_with_cache(client, paths, rels, sizes, algorithm, workers, rep, cache,
+                                rebuild_cache)
+
+
+def _is_file_somewhere(client: Any, path: str) -> bool:
+    """A single path argument is a directory to list or one file: ask locally, else a worker."""
+    if os.path.exists(path):
+        return not os.path.isdir(path)
+    return bool(_on_one_worker(client, os.path.isfile, path))
+
+
+def _hash_with_cache(client: Any, paths: list[str], rels: list[str] | None, sizes: list[int],
+                     algorithm: str, workers: int | None, rep: Reporter, cache_path: PathLike,
+                     rebuild: bool) -> list[HashResult]:
+    from . import hash as _hash
+
+    cache = _hash._Cache(cache_path, rebuild=rebuild)
+    try:
+        known = cache.load(algorithm)
+        stats = _on_one_worker(client, _stats, paths)
+        results: list[HashResult | None] = [None] * len(paths)
+        todo = []
+        for i, (p, st) in enumerate(zip(paths, stats)):
+            if st is not None:
+                hit = known.get((st[0], st[1]))
+                if hit is not None and hit[0] == st[2] and hit[1] == st[3]:
+                    results[i] = _hash.HashResult(Path(p), st[2], hit[2], None, None, False, True,
+                                                  rels[i] if rels is not None else None)
+                    continue
+            todo.append(i)
+        rows = _hash_rows(client, [paths[i] for i in todo], [sizes[i] for i in todo], algorithm,
+                          workers, rep)
+        fresh = []
+        for i, row in zip(todo, rows):
+            path, size, digest, etype, msg, changed, dev, ino, mtime_ns = row
+            results[i] = _hash.HashResult(Path(path), size, digest, msg, etype, changed, False,
+                                          rels[i] if rels is not None else None)
+            if digest is not None and not changed:
+                fresh.append((dev, ino, size, mtime_ns, digest))
+        cache.store(algorithm, fresh)
+        return [r for r in results if r is not None]
+    finally:
+        cache.close()
+
+
+def _stats(paths: list[str]) -> list[tuple[int, int, int, int] | None]:
+    from .hash import _stat
+
+    return [_stat(p) for p in paths]
+
+
+# --- duplicates -------------------------------------------------------------------------------
+
+
+def find_duplicates(
+    client: Any,
+    root: PathLike | Iterable[PathLike],
+    *,
+    algorithm: str = "blake3",
+    include_empty: bool = False,
+    partial_bytes: int = 16 * 1024,
+    workers: int | None = None,
+    progress: ProgressArg = None,
+    **scanner_filters: Any,
+) -> pd.DataFrame:
+    """:func:`parallel_file_processor.hash.find_duplicates` on the cluster.
+
+    Sizes are grouped here, on the client, over the whole tree; only files sharing a size are
+    hashed (head and tail, then in full where those agree) in size-balanced shards on the
+    workers; grouping by digest happens here again, so copies in different shards are found.
+
+    >>> find_duplicates(client, "/shared/photos").attrs["reclaimable_bytes"]   # doctest: +SKIP
+    """
+    import pandas as pd
+
+    from . import hash as _hash
+
+    filters = _hash._split_filters(scanner_filters)
+    roots = _roots_of(root)
+    _check_visible(client, roots, strict=True)
+    scan_out = _on_one_worker(client, _scan_columns, roots, filters)
+    paths, sizes, errors = scan_out
+    by_size: dict[int, list[int]] = defaultdict(list)
+    for i, s in enumerate(sizes):
+        if s > 0 or include_empty:
+            by_size[s].append(i)
+    candidates = [i for group in by_size.values() if len(group) > 1 for i in group]
+    stats = _on_one_worker(client, _stats, [paths[i] for i in candidates]) if candidates else []
+    inode: dict[int, tuple[int, int]] = {}
+    for i, st in zip(candidates, stats):
+        if st is not None:
+            inode[i] = (st[0], st[1])
+    distinct = {s: g for s, g in by_size.items()
+                if len({inode.get(i, (-1, i)) for i in g}) > 1}
+    first_of_inode: dict[tuple[int, int], int] = {}
+    to_hash = []
+    for g in distinct.values():
+        for i in g:
+            key = inode.get(i, (-1, i))
+            if key not in first_of_inode:
+                first_of_inode[key] = i
+                to_hash.append(i)
+
+    def digests(idx: list[int], rep: Reporter, head_tail: int | None) -> list[str | None]:
+        rows = _hash_rows(client, [paths[i] for i in idx], [sizes[i] for i in idx], algorithm,
+                          workers, rep, pass_sizes=True, head_tail=head_tail)
+        return [r[2] if not r[5] else None for r in rows]
+
+    with Reporter(progress, desc="Finding duplicates", by_bytes=True) as rep:
+        partial = digests(to_hash, rep, partial_bytes)
+        groups2: dict[tuple[int, str], list[int]] = defaultdict(list)
+        for i, d in zip(to_hash, partial):
+            if d is not None:
+                groups2[(sizes[i], d)].append(i)
+        full_idx = [i for g in groups2.values() if len(g) > 1 for i in g]
+        full = digests(full_idx, rep, None)
+    digest_of = {i: d for i, d in zip(full_idx, full) if d is not None}
+    final: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for i, d in digest_of.items():
+        final[(sizes[i], d)].append(i)
+    rows: list[tuple[int, int, str | None, str, str | None]] = []
+    reclaimable = 0
+    group_no = 0
+    for (size, digest), members in sorted(final.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+        if len(members) < 2:
+            continue
+        reclaimable += size * (len(members) - 1)
+        for i in sorted(members, key=lambda j: paths[j]):
+            rows.append((group_no, size, digest, paths[i], None))
+            same = inode.get(i)
+            for j in by_size[size]:
+                if j != i and same is not None and inode.get(j) == same:
+                    rows.append((group_no, size, digest, paths[j], paths[i]))
+        group_no += 1
+    for size, g in by_size.items():
+        if size in distinct:
+            continue
+        keys = {inode.get(i) for i in g}
+        if len(g) > 1 and len(keys) == 1 and None not in keys:
+            first = min(g, key=lambda j: paths[j])
+            rows.append((group_no, size, None, paths[first], None))
+            rows.extend((group_no, size, None, paths[j], paths[first]) for j in sorted(
+                g, key=lambda j: paths[j]) if j != first)
+            group_no += 1
+    df = pd.DataFrame(rows, columns=["group", "size", "digest", "path", "hardlink_of"])
+    df.attrs["reclaimable_bytes"] = reclaimable
+    df.attrs["errors"] = errors
+    return df
+
+
+def _scan_columns(roots: list[str], filters: dict[str, Any]) -> tuple[list[str], list[int], Any]:
+    from . import _core
+
+    out = _core.scan_tree(roots, **filters)
+    paths, _, sizes, _, _ = out["files"]
+    return list(paths), list(sizes), out["errors"]
+
+
+# --- extraction -------------------------------------------------------------------------------
+
+
+def _extract_shard(archives: list[str], output_dir: str, options: dict[str, Any]) -> list[Any]:
+    from . import extract
+
+    options = dict(options)
+    options["workers"] = _native_threads(options.get("workers"))
+    return extract.extract_zips(archives, output_dir, **options)
+
+
+def extract_zips(
+    client: Any,
+    dir_or_paths: PathLike | Iterable[PathLike],
+    output_dir: PathLike,
+    *,
+    progress: ProgressArg = None,
+    **options: Any,
+) -> list[Any]:
+    """:func:`parallel_file_processor.extract.extract_zips` on the cluster: archives in
+    size-balanced shards, one :class:`ArchiveResult` per archive in input order. Archives that
+    share a target folder (``layout="flat"``, equal names) stay in one shard, so conflicts are
+    decided as locally. ``output_dir`` must be shared too.
+
+    >>> extract_zips(client, "/shared/zips", "/shared/out")   # doctest: +SKIP
+    """
+    from . import extract
+
+    filter_keys = set(options) - {
+        "layout", "if_exists", "keep_partial", "members", "exclude_members", "max_total_size",
+        "max_ratio", "max_entries", "workers"}
+    filters = {k: options.pop(k) for k in filter_keys}
+    if options.get("if_exists", "error") not in ("error", "skip", "overwrite"):
+        raise ValueError(
+            f"if_exists must be 'error', 'skip' or 'overwrite', not {options['if_exists']!r}")
+    single = isinstance(dir_or_paths, (str, os.PathLike))
+    if single:
+        _check_visible(client, [os.fspath(dir_or_paths)], strict=True)
+        archives = [os.fspath(a) for a in
+                    _on_one_worker(client, extract._archives, dir_or_paths, filters)]
+    else:
+        archives = [os.fspath(a) for a in extract._archives(dir_or_paths, filters)]
+        _check_visible(client, _probes(archives), strict=False)
+    out_dir = Path(output_dir)
+    _check_visible(client, [os.fspath(out_dir.parent if not out_dir.exists() else out_dir)],
+                   strict=True)
+    targets, _merge = extract._targets([Path(a) for a in archives], out_dir,
+                                       options.get("layout", "per-archive"))
+    if not archives:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return []
+    sizes = _on_one_worker(client, _sizes, archives)
+    # Archives with one target are one unit: never extracted by two workers at once.
+    units: dict[Path, list[int]] = defaultdict(list)
+    for i, t in enumerate(targets):
+        units[t].append(i)
+    unit_list = list(units.values())
+    groups = balanced_shards([sum(sizes[i] for i in u) for u in unit_list],
+                             _total_threads(client) * _SHARDS_PER_THREAD)
+    shards = [sorted(i for u in g for i in unit_list[u]) for g in groups]
+    with Reporter(progress, desc="Extracting", unit="archive") as rep:
+        parts = _run_shards(
+            client, _extract_shard,
+            [([archives[i] for i in s], os.fspath(out_dir), options) for s in shards],
+            weights=[len(s) for s in shards], reporter=rep,
+        )
+    results: list[Any] = [None] * len(archives)
+    for s, part in zip(shards, parts):
+        for i, r in zip(s, part):
+            results[i] = r
+    return results
+
+
+# --- aggregation ------------------------------------------------------------------------------
+
+
+def _read_tables(
+    files: list[str],
+    labels: list[str],
+    reader: str,
+    read_kwargs: dict[str, Any],
+    on_bad_lines: str,
+) -> tuple[list[tuple[str, Any]], Any]:
+    """Read each file as the local ``aggregate`` does (run on a worker): ``(label, table or
+    None)`` per file, and what the reads reported."""
+    from . import aggregate as _agg
+    from .types import FileError
+
+    report = _agg.AggregateReport()
+    readers: dict[str, Callable[[Path, str], Any]] = {}
+    out: list[tuple[str, Any]] = []
+    for f, label in zip(files, labels):
+        p = Path(f)
+        kind = _agg._detect_kind(p, reader)
+        if kind not in readers:
+            readers[kind] = _agg._readers(kind, read_kwargs, on_bad_lines, report)
+        try:
+            out.append((label, readers[kind](p, label)))
+        except Exception as exc:
+            report.failed.append(FileError(p, type(exc).__name__, str(exc).strip()))
+            out.append((label, None))
+    return out, report
+
+
+def _collect(files_or_dir: Any, reader: str) -> tuple[list[str], list[str], list[int]]:
+    """Files to merge, their labels and sizes (run on a worker)."""
+    from .aggregate import _collect_files
+
+    files, root = _collect_files(files_or_dir, reader)
+    labels = []
+    for p in files:
+        label = str(p)
+        if root is not None:
+            try:
+                label = str(p.relative_to(root))
+            except ValueError:
+                pass
+        labels.append(label)
+    paths = [os.fspath(p) for p in files]
+    return paths, labels, _sizes(paths)
+
+
+def aggregate(
+    client: Any,
+    files_or_dir: PathLike | Iterable[PathLike],
+    *,
+    lazy: bool = False,
+    reader: str = "auto",
+    schema: str = "union",
+    dtype_conflict: str = "promote",
+    on_bad_lines: str = "error",
+    workers: int | None = None,
+    output_path: PathLike | None = None,
+    errors_path: PathLike | None = None,
+    overwrite: bool = False,
+    source_column: str | None = "_source_file",
+    progress: ProgressArg = None,
+    **read_kwargs: Any,
+) -> Any:
+    """:func:`parallel_file_processor.aggregate.aggregate` on the cluster.
+
+    Workers parse the files (in size-balanced shards); the client unifies the schemas and
+    builds the same DataFrame a local run does. ``lazy=True`` returns a ``dask.dataframe``
+    instead, one partition per file, for data larger than this machine's memory: the workers
+    first read each file's schema so all partitions agree, and read the data again when it
+    is computed.
+
+    >>> aggregate(client, "/shared/csv", lazy=True).groupby("k").v.sum().compute()  # doctest: +SKIP
+    """
+    from . import aggregate as _agg
+
+    for name, value, allowed in (
+        ("schema", schema, ("union", "strict", "first")),
+        ("dtype_conflict", dtype_conflict, ("promote", "string", "error")),
+        ("on_bad_lines", on_bad_lines, ("error", "skip", "collect")),
+        ("reader", reader, ("auto", "csv", "tsv", "jsonl", "parquet")),
+    ):
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    pa = _agg._require_pyarrow("aggregate()")
+    import pandas as pd
+
+    if isinstance(files_or_dir, (str, os.PathLike)):
+        _check_visible(client, [os.fspath(files_or_dir)], strict=True)
+        target: Any = os.fspath(files_or_dir)
+    else:
+        target = [os.fspath(p) for p in files_or_dir]
+        _check_visible(client, _probes(target), strict=False)
+    files, labels, sizes = _on_one_worker(client, _collect, target, reader)
+    if lazy:
+        if output_path is not None or errors_path is not None:
+            raise ValueError("lazy=True returns a dask DataFrame: write it with its own to_*()")
+        return _lazy_frame(client, files, labels, sizes, reader, schema, dtype_conflict,
+                           on_bad_lines, source_column, read_kwargs)
+    report = _agg.AggregateReport(files=len(files))
+    tables: list[tuple[str, Any]] = []
+    if files:
+        groups = balanced_shards(sizes, _total_threads(client) * _SHARDS_PER_THREAD)
+        with Reporter(progress, desc="Reading", unit="file") as rep:
+            parts = _run_shards(
+                client, _read_tables,
+                [([files[i] for i in g], [labels[i] for i in g], reader, read_kwargs,
+                  on_bad_lines) for g in groups],
+                weights=[len(g) for g in groups], reporter=rep,
+            )
+        read: list[tuple[str, Any]] = [("", None)] * len(files)
+        fragments: list[Any] = [None] * len(files)
+        for g, (part, fragment) in zip(groups, parts):
+            for i, pair in zip(g, part):
+                read[i] = pair
+            fragments[g[0]] = fragment
+        for fragment in (f for f in fragments if f is not None):
+            report.failed.extend(fragment.failed)
+            report.empty_files.extend(fragment.empty_files)
+            report.lost_rows.update(fragment.lost_rows)
+            report.bad_lines.extend(fragment.bad_lines)
+        order = {label: n for n, label in enumerate(labels)}
+        report.empty_files.sort(key=lambda label: order.get(label, 0))
+        position = {f: n for n, f in enumerate(files)}
+        report.failed.sort(key=lambda e: position.get(os.fspath(e.path), 0))
+        tables = [(label, t) for label, t in read if t is not None]
+    unified = _agg._unify(tables, schema, dtype_conflict, report)
+    del tables
+    if unified:
+        table = pa.concat_tables(
+            [_agg._with_source(t, label, source_column) if source_column else t
+             for label, t in unified]
+        )
+        del unified
+        report.rows = table.num_rows
+        df = table.to_pandas(self_destruct=True, split_blocks=True)
+        del table
+    else:
+        df = pd.DataFrame()
+    df.attrs["report"] = report
+    if output_path is not None:
+        _agg._write_frame(df, output_path, overwrite=overwrite)
+    if errors_path is not None:
+        _agg._write_frame(
+            pd.DataFrame(
+                [(str(e.path), e.error_type, e.message) for e in report.failed],
+                columns=["path", "error_type", "message"],
+            ),
+            errors_path,
+            overwrite=True,
+            fmt="csv",
+        )
+    return df
+
+
+def _read_schemas(files: list[str], labels: list[str], reader: str, read_kwargs: dict[str, Any],
+                  on_bad_lines: str) -> list[Any]:
+    """Each file's schema, as an empty table (None when the file cannot be read)."""
+    tables, _ = _read_tables(files, labels, reader, read_kwargs, on_bad_lines)
+    return [t.schema.empty_table() if t is not None else None for _, t in tables]
+
+
+def _read_partition(path: str, label: str, reader: str, read_kwargs: dict[str, Any],
+                    on_bad_lines: str, target: Any, source_column: str | None) -> pd.DataFrame:
+    """One file as a pandas partition with the agreed schema (empty when it cannot be read)."""
+    import pyarrow as pa
+
+    from . import aggregate as _agg
+
+    [(_, table)], _report = _read_tables([path], [label], reader, read_kwargs, on_bad_lines)
+    if table is None or not table.num_columns:
+        table = target.empty_table()
+    else:
+        arrays = []
+        for f in target:
+            if f.name in table.column_names:
+                col = table.column(f.name)
+                arrays.append(col if col.type == f.type else col.cast(f.type, safe=False))
+            else:
+                arrays.append(pa.nulls(table.num_rows, type=f.type))
+        table = pa.Table.from_arrays(arrays, schema=target)
+    if source_column:
+        table = _agg._with_source(table, label, source_column)
+    return table.to_pandas()
+
+
+def _lazy_frame(client: Any, files: list[str], labels: list[str], sizes: list[int], reader: str,
+                schema: str, dtype_conflict: str, on_bad_lines: str, source_column: str | None,
+                read_kwargs: dict[str, Any]) -> Any:
+    import dask.dataframe as dd
+
+    from . import aggregate as _agg
+
+    if not files:
+        import pandas as pd
+
+        return dd.from_pandas(pd.DataFrame(), npartitions=1)
+    groups = balanced_shards(sizes, _total_threads(client) * _SHARDS_PER_THREAD)
+    parts = _run_shards(
+        client, _read_schemas,
+        [([files[i] for i in g], [labels[i] for i in g], reader, read_kwargs, on_bad_lines)
+         for g in groups],
+    )
+    empties: list[Any] = [None] * len(files)
+    for g, part in zip(groups, parts):
+        for i, t in zip(g, part):
+            empties[i] = t
+    unified = _agg._unify([(labels[i], t) for i, t in enumerate(empties) if t is not None],
+                          schema, dtype_conflict, _agg.AggregateReport())
+    if not unified:
+        import pandas as pd
+
+        return dd.from_pandas(pd.DataFrame(), npartitions=1)
+    target = unified[0][1].schema
+    meta = target.empty_table()
+    if source_column:
+        meta = _agg._with_source(meta, "", source_column)
+    meta_df = meta.to_pandas()
+    if source_column:
+        from dask.dataframe.utils import clear_known_categories
+
+        # one category per partition: the union is only known once computed
+        meta_df = clear_known_categories(meta_df, cols=[source_column])
+    return dd.from_map(
+        _read_partition, files, labels, reader=reader, read_kwargs=read_kwargs,
+        on_bad_lines=on_bad_lines, target=target, source_column=source_column, meta=meta_df,
+        enforce_metadata=False,
+    )
