@@ -835,8 +835,7 @@ def extract_zips(
     if options.get("if_exists", "error") not in ("error", "skip", "overwrite"):
         raise ValueError(
             f"if_exists must be 'error', 'skip' or 'overwrite', not {options['if_exists']!r}")
-    single = isinstance(dir_or_paths, (str, os.PathLike))
-    if single:
+    if isinstance(dir_or_paths, (str, os.PathLike)):
         _check_visible(client, [os.fspath(dir_or_paths)], strict=True)
         archives = [os.fspath(a) for a in
                     _on_one_worker(client, extract._archives, dir_or_paths, filters)]
@@ -885,17 +884,17 @@ def _read_tables(
 ) -> tuple[list[tuple[str, Any]], Any]:
     """Read each file as the local ``aggregate`` does (run on a worker): ``(label, table or
     None)`` per file, and what the reads reported."""
-    from . import aggregate as _agg
+    from .aggregate import AggregateReport, _detect_kind, _readers
     from .types import FileError
 
-    report = _agg.AggregateReport()
+    report = AggregateReport()
     readers: dict[str, Callable[[Path, str], Any]] = {}
     out: list[tuple[str, Any]] = []
     for f, label in zip(files, labels):
         p = Path(f)
-        kind = _agg._detect_kind(p, reader)
+        kind = _detect_kind(p, reader)
         if kind not in readers:
-            readers[kind] = _agg._readers(kind, read_kwargs, on_bad_lines, report)
+            readers[kind] = _readers(kind, read_kwargs, on_bad_lines, report)
         try:
             out.append((label, readers[kind](p, label)))
         except Exception as exc:
@@ -949,7 +948,7 @@ def aggregate(
 
     >>> aggregate(client, "/shared/csv", lazy=True).groupby("k").v.sum().compute()  # doctest: +SKIP
     """
-    from . import aggregate as _agg
+    from .aggregate import AggregateReport, _require_pyarrow, _unify, _with_source, _write_frame
 
     for name, value, allowed in (
         ("schema", schema, ("union", "strict", "first")),
@@ -959,7 +958,7 @@ def aggregate(
     ):
         if value not in allowed:
             raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-    pa = _agg._require_pyarrow("aggregate()")
+    pa = _require_pyarrow("aggregate()")
     import pandas as pd
 
     if isinstance(files_or_dir, (str, os.PathLike)):
@@ -974,7 +973,7 @@ def aggregate(
             raise ValueError("lazy=True returns a dask DataFrame: write it with its own to_*()")
         return _lazy_frame(client, files, labels, sizes, reader, schema, dtype_conflict,
                            on_bad_lines, source_column, read_kwargs)
-    report = _agg.AggregateReport(files=len(files))
+    report = AggregateReport(files=len(files))
     tables: list[tuple[str, Any]] = []
     if files:
         groups = balanced_shards(sizes, _total_threads(client) * _SHARDS_PER_THREAD)
@@ -1001,11 +1000,11 @@ def aggregate(
         position = {f: n for n, f in enumerate(files)}
         report.failed.sort(key=lambda e: position.get(os.fspath(e.path), 0))
         tables = [(label, t) for label, t in read if t is not None]
-    unified = _agg._unify(tables, schema, dtype_conflict, report)
+    unified = _unify(tables, schema, dtype_conflict, report)
     del tables
     if unified:
         table = pa.concat_tables(
-            [_agg._with_source(t, label, source_column) if source_column else t
+            [_with_source(t, label, source_column) if source_column else t
              for label, t in unified]
         )
         del unified
@@ -1016,9 +1015,9 @@ def aggregate(
         df = pd.DataFrame()
     df.attrs["report"] = report
     if output_path is not None:
-        _agg._write_frame(df, output_path, overwrite=overwrite)
+        _write_frame(df, output_path, overwrite=overwrite)
     if errors_path is not None:
-        _agg._write_frame(
+        _write_frame(
             pd.DataFrame(
                 [(str(e.path), e.error_type, e.message) for e in report.failed],
                 columns=["path", "error_type", "message"],
@@ -1042,7 +1041,7 @@ def _read_partition(path: str, label: str, reader: str, read_kwargs: dict[str, A
     """One file as a pandas partition with the agreed schema (empty when it cannot be read)."""
     import pyarrow as pa
 
-    from . import aggregate as _agg
+    from .aggregate import _with_source
 
     [(_, table)], _report = _read_tables([path], [label], reader, read_kwargs, on_bad_lines)
     if table is None or not table.num_columns:
@@ -1057,7 +1056,7 @@ def _read_partition(path: str, label: str, reader: str, read_kwargs: dict[str, A
                 arrays.append(pa.nulls(table.num_rows, type=f.type))
         table = pa.Table.from_arrays(arrays, schema=target)
     if source_column:
-        table = _agg._with_source(table, label, source_column)
+        table = _with_source(table, label, source_column)
     return table.to_pandas()
 
 
@@ -1066,7 +1065,7 @@ def _lazy_frame(client: Any, files: list[str], labels: list[str], sizes: list[in
                 read_kwargs: dict[str, Any]) -> Any:
     import dask.dataframe as dd
 
-    from . import aggregate as _agg
+    from .aggregate import AggregateReport, _unify, _with_source
 
     if not files:
         import pandas as pd
@@ -1082,8 +1081,8 @@ def _lazy_frame(client: Any, files: list[str], labels: list[str], sizes: list[in
     for g, part in zip(groups, parts):
         for i, t in zip(g, part):
             empties[i] = t
-    unified = _agg._unify([(labels[i], t) for i, t in enumerate(empties) if t is not None],
-                          schema, dtype_conflict, _agg.AggregateReport())
+    unified = _unify([(labels[i], t) for i, t in enumerate(empties) if t is not None],
+                          schema, dtype_conflict, AggregateReport())
     if not unified:
         import pandas as pd
 
@@ -1091,15 +1090,19 @@ def _lazy_frame(client: Any, files: list[str], labels: list[str], sizes: list[in
     target = unified[0][1].schema
     meta = target.empty_table()
     if source_column:
-        meta = _agg._with_source(meta, "", source_column)
+        meta = _with_source(meta, "", source_column)
     meta_df = meta.to_pandas()
     if source_column:
         from dask.dataframe.utils import clear_known_categories
 
         # one category per partition: the union is only known once computed
         meta_df = clear_known_categories(meta_df, cols=[source_column])
-    return dd.from_map(
-        _read_partition, files, labels, reader=reader, read_kwargs=read_kwargs,
-        on_bad_lines=on_bad_lines, target=target, source_column=source_column, meta=meta_df,
-        enforce_metadata=False,
-    )
+    import dask
+
+    # Dask would turn the string columns into another string dtype than a local run gives.
+    with dask.config.set({"dataframe.convert-string": False}):
+        return dd.from_map(
+            _read_partition, files, labels, reader=reader, read_kwargs=read_kwargs,
+            on_bad_lines=on_bad_lines, target=target, source_column=source_column, meta=meta_df,
+            enforce_metadata=False,
+        )
