@@ -30,7 +30,8 @@ def client():
     cluster = distributed.LocalCluster(
         processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
     )
-    c = distributed.Client(cluster)
+    # not the default client: every call must use the client it is given
+    c = distributed.Client(cluster, set_as_default=False)
     c.wait_for_workers(2, timeout=60)
     yield c
     c.close()
@@ -218,7 +219,7 @@ def test_aggregate_lazy_gives_a_dask_dataframe(client, tmp_path) -> None:
     lazy = aggregate(root, client=client, lazy=True)
     assert isinstance(lazy, dd.DataFrame)
     assert list(lazy.columns) == list(local.columns)
-    computed = lazy.compute().reset_index(drop=True)
+    computed = client.compute(lazy).result().reset_index(drop=True)  # on the cluster
     pdt.assert_frame_equal(computed, local, check_categorical=False)
     assert list(computed["_source_file"].astype(str)) == list(local["_source_file"].astype(str))
 
@@ -316,3 +317,60 @@ def test_a_worker_killed_mid_run_loses_nothing_and_counts_nothing_twice(client, 
     assert set(runs) == set(range(30))  # every item ran; a rerun chunk may run twice, but
     assert sum(runs.values()) >= 30  # its results were taken once
     client.wait_for_workers(2, timeout=60)
+
+
+# --- the command line -------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pfp(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "parallel_file_processor", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_hash_dupes_and_scan_with_scheduler_equal_local(client, tmp_path) -> None:
+    import json
+
+    root = make_tree(tmp_path / "t", 30)
+    address = client.scheduler.address
+    for command in (["hash", str(root), "--json"], ["dupes", str(root), "--json"],
+                    ["scan", str(root), str(tmp_path / "t" / "d1"), "--sort", "--paths"]):
+        local = pfp(*command)
+        remote = pfp(*command, "--scheduler", address)
+        assert remote.returncode == local.returncode == 0, remote.stderr
+        if command[0] == "scan":
+            assert remote.stdout == local.stdout and len(remote.stdout.splitlines()) > 30
+        else:
+            rows = [json.loads(line) for line in remote.stdout.splitlines()]
+            assert sorted(map(str, rows)) == sorted(
+                str(json.loads(line)) for line in local.stdout.splitlines())
+            assert len(rows) > 5
+
+
+def test_cli_run_on_the_cluster_from_flag_and_from_yaml(client, tmp_path) -> None:
+    import shutil
+
+    import pandas as pd
+
+    shutil.copytree(REPO / "examples" / "data", tmp_path / "data")
+    job = ("scan:\n  directory: data/\n  extensions: ['.csv']\n"
+           "processing:\n  processor: csv_stats\n{extra}"
+           "output:\n  results_csv: out/{name}.csv\n  overwrite: true\n")
+    write(tmp_path / "local.yaml", job.format(extra="", name="local"))
+    write(tmp_path / "flag.yaml", job.format(extra="", name="flag"))
+    write(tmp_path / "yaml.yaml", job.format(
+        extra=f"  scheduler: {client.scheduler.address}\n", name="yaml"))
+    local = pfp("run", str(tmp_path / "local.yaml"))
+    flag = pfp("run", str(tmp_path / "flag.yaml"), "--scheduler", client.scheduler.address)
+    from_yaml = pfp("run", str(tmp_path / "yaml.yaml"))
+    assert local.returncode == flag.returncode == from_yaml.returncode, flag.stderr
+    assert "dashboard: http" in flag.stderr and "dashboard: http" in from_yaml.stderr
+    expected = pd.read_csv(tmp_path / "out" / "local.csv")
+    for name in ("flag", "yaml"):
+        got = pd.read_csv(tmp_path / "out" / f"{name}.csv")
+        assert len(got) == len(expected) > 0
+        assert sorted(got["worker_id"].astype(str).str[:5].unique()) == ["dask:"]
+        cols = [c for c in expected.columns if c.startswith("result_")] + ["file_path"]
+        pdt_cols = got[cols].sort_values("file_path").reset_index(drop=True)
+        assert pdt_cols.equals(expected[cols].sort_values("file_path").reset_index(drop=True))

@@ -54,6 +54,7 @@ __all__ = [
     "PathsNotVisibleError",
     "SchedulerUnreachableError",
     "aggregate",
+    "cli_client",
     "dashboard_link",
     "extract_zips",
     "find_duplicates",
@@ -112,6 +113,20 @@ def get_client(address: str, *, timeout: float = 10.0) -> Any:
             f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
             f"({type(exc).__name__}: {exc}); is `dask scheduler` running there?"
         ) from None
+
+
+def cli_client(address: str | None) -> Any:
+    """For ``--scheduler ADDRESS``: a connected client (its dashboard link printed to stderr),
+    or None without an address."""
+    if not address:
+        return None
+    import sys
+
+    client = get_client(address)
+    link = dashboard_link(client)
+    if link:
+        print(f"dashboard: {link}", file=sys.stderr)
+    return client
 
 
 def dashboard_link(client: Any) -> str | None:
@@ -253,7 +268,7 @@ def _run_shards(
     futures = {
         client.submit(fn, *args, pure=False, **kwargs): i for i, args in enumerate(shard_args)
     }
-    pending = distributed.as_completed(list(futures))
+    pending = distributed.as_completed(list(futures), loop=client.loop)
     try:
         for fut in pending:
             i = futures.pop(fut)
@@ -399,7 +414,7 @@ def process_chunks(
     requeued: list[list[tuple[int, Any]]] = []
     window = threads * _WINDOW_PER_THREAD
     inflight: dict[Any, list[tuple[int, Any]]] = {}
-    pending = distributed.as_completed()
+    pending = distributed.as_completed(loop=client.loop)
 
     def submit(chunk: list[tuple[int, Any]]) -> None:
         fut = client.submit(_run_chunk_on_worker, task, chunk, timeout, init, pure=False)

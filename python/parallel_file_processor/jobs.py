@@ -91,7 +91,7 @@ def run_job(cfg: JobConfig) -> JobOutcome:
     if cfg.processor == "aggregate":
         started = time.perf_counter()
         files = scanner.list_files(cfg.directory)
-        df = aggregate([f.path for f in files], workers=cfg.max_workers)
+        df = aggregate([f.path for f in files], workers=cfg.max_workers, client=executor)
         report = df.attrs["report"]
         batch: BatchResult[Any] = BatchResult(total_files=len(files))
         batch.successful = len(files) - len(report.failed)

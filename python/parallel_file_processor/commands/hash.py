@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ._output import add_format_options, progress_enabled, report_errors, write_frame
-from .scan import add_filter_options, filter_kwargs
+from .scan import add_filter_options, add_scheduler_option, filter_kwargs, scheduler_client
 
 ALGOS = ["blake3", "sha256", "sha1", "md5", "xxh3_64", "xxh3_128", "crc32c"]
 
@@ -24,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="remember digests; re-runs only stat unchanged files")
     h.add_argument("--rebuild-cache", action="store_true")
     h.add_argument("-j", "--jobs", type=int, default=None, metavar="N")
+    add_scheduler_option(h)
     add_filter_options(h)
     add_format_options(h)
     h.set_defaults(func=run_hash)
@@ -34,6 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument("-a", "--algo", default="blake3", choices=ALGOS)
     d.add_argument("--include-empty", action="store_true")
     d.add_argument("-j", "--jobs", type=int, default=None, metavar="N")
+    add_scheduler_option(d)
     add_filter_options(d)
     add_format_options(d)
     d.set_defaults(func=run_dupes)
@@ -66,7 +68,8 @@ def run_hash(args: argparse.Namespace) -> int:
     source = targets[0] if one_dir else targets
     filters = _filters(args) if one_dir else {}
     df = hash_frame(source, args.algo, workers=args.jobs, progress=progress_enabled(args),
-                    cache=args.cache, rebuild_cache=args.rebuild_cache, **filters)
+                    cache=args.cache, rebuild_cache=args.rebuild_cache,
+                    client=scheduler_client(args), **filters)
     write_frame(df[["digest", "size", "path", "changed", "error"]], args.format)
     failed = df[df["digest"].isna()]
     report_errors([f"{p}: {e}" for p, e in zip(failed["path"], failed["error"])])
@@ -84,7 +87,8 @@ def run_dupes(args: argparse.Namespace) -> int:
 
     df = find_duplicates(args.roots if len(args.roots) > 1 else args.roots[0],
                          algorithm=args.algo, include_empty=args.include_empty,
-                         workers=args.jobs, progress=progress_enabled(args), **_filters(args))
+                         workers=args.jobs, progress=progress_enabled(args),
+                         client=scheduler_client(args), **_filters(args))
     write_frame(df, args.format)
     groups = df["group"].nunique() if len(df) else 0
     print(f"{groups} groups, {len(df)} files, {df.attrs['reclaimable_bytes']} bytes reclaimable",

@@ -52,6 +52,22 @@ def filter_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def add_scheduler_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a Dask cluster, e.g. tcp://host:8786 (paths must be visible "
+                        "to every worker)")
+
+
+def scheduler_client(args: argparse.Namespace) -> Any:
+    """The Dask client for ``--scheduler`` (None without it)."""
+    address = getattr(args, "scheduler", None)
+    if not address:
+        return None
+    from ..distributed import cli_client
+
+    return cli_client(address)
+
+
 def _size(text: str) -> int:
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
     t = text.strip().lower().removesuffix("ib").removesuffix("b")
@@ -82,6 +98,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sort", action="store_true", help="sort by path (default: unsorted, faster)")
     p.add_argument("--count", action="store_true", help="print only the number of files")
     p.add_argument("--paths", action="store_true", help="print only paths, one per line")
+    add_scheduler_option(p)
     add_format_options(p)
     p.set_defaults(func=run)
 
@@ -90,9 +107,17 @@ def run(args: argparse.Namespace) -> int:
     from ..scan import scan_frame
 
     t0 = time.perf_counter()
-    df = scan_frame(*args.roots, sort=args.sort, progress=progress_enabled(args),
-                    **filter_kwargs(args))
-    errors = df.attrs.get("errors", [])
+    client = scheduler_client(args)
+    if client is not None:
+        from ..scan import scan
+
+        result = scan(*args.roots, sort=args.sort, progress=progress_enabled(args),
+                      client=client, **filter_kwargs(args))
+        df, errors = result.to_dataframe(), result.errors
+    else:
+        df = scan_frame(*args.roots, sort=args.sort, progress=progress_enabled(args),
+                        **filter_kwargs(args))
+        errors = df.attrs.get("errors", [])
     if args.count:
         print(len(df))
     elif args.paths:
