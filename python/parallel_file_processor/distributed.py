@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import pickle
 import threading
 import time
 import uuid
@@ -206,6 +207,37 @@ def _probes(paths: Sequence[str], limit: int = 64) -> list[str]:
     return parents
 
 
+# --- moving data ------------------------------------------------------------------------------
+
+
+def _dumps(obj: Any) -> bytes:
+    try:
+        return pickle.dumps(obj, protocol=5)
+    except Exception:  # lambdas, closures, notebook classes
+        import cloudpickle
+
+        return bytes(cloudpickle.dumps(obj, protocol=5))
+
+
+def _call_packed(fn: Callable[..., Any], payload: bytes) -> bytes:
+    """Run ``fn`` on a worker with pickled arguments and return its result pickled.
+
+    Dask inspects and serializes a task's Python objects one by one (a list of 16,000 result
+    tuples takes ~0.4 s); one bytes object moves as a single buffer, 20x faster.
+    """
+    args, kwargs = pickle.loads(payload)
+    return _dumps(fn(*args, **kwargs))
+
+
+def _submit(client: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``client.submit`` of ``fn(*args, **kwargs)`` (never merged with an identical call)."""
+    return client.submit(_call_packed, fn, _dumps((args, kwargs)), pure=False)
+
+
+def _result(future: Any) -> Any:
+    return pickle.loads(future.result())
+
+
 # --- shards -----------------------------------------------------------------------------------
 
 
@@ -266,14 +298,14 @@ def _run_shards(
     out: list[Any] = [None] * len(shard_args)
     tries = [1] * len(shard_args)
     futures = {
-        client.submit(fn, *args, pure=False, **kwargs): i for i, args in enumerate(shard_args)
+        _submit(client, fn, *args, **kwargs): i for i, args in enumerate(shard_args)
     }
     pending = distributed.as_completed(list(futures), loop=client.loop)
     try:
         for fut in pending:
             i = futures.pop(fut)
             try:
-                out[i] = fut.result()
+                out[i] = _result(fut)
             except KilledWorker as exc:
                 if tries[i] >= attempts:
                     raise WorkerCrashed(
@@ -281,7 +313,7 @@ def _run_shards(
                         f"{tries[i]} times: {exc}"
                     ) from None
                 tries[i] += 1
-                again = client.submit(fn, *shard_args[i], pure=False, **kwargs)
+                again = _submit(client, fn, *shard_args[i], **kwargs)
                 futures[again] = i
                 pending.add(again)
                 continue
@@ -417,7 +449,7 @@ def process_chunks(
     pending = distributed.as_completed(loop=client.loop)
 
     def submit(chunk: list[tuple[int, Any]]) -> None:
-        fut = client.submit(_run_chunk_on_worker, task, chunk, timeout, init, pure=False)
+        fut = _submit(client, _run_chunk_on_worker, task, chunk, timeout, init)
         inflight[fut] = chunk
         pending.add(fut)
 
@@ -437,7 +469,7 @@ def process_chunks(
             fut = next(pending)
             chunk = inflight.pop(fut)
             try:
-                part = fut.result()
+                part = _result(fut)
             except KilledWorker:
                 # The chunk killed workers repeatedly: run its items one by one to find the
                 # culprit; an item that kills a worker on its own is recorded as crashed.
@@ -513,7 +545,7 @@ def _sizes(paths: list[str]) -> list[int]:
 
 
 def _on_one_worker(client: Any, fn: Callable[..., Any], *args: Any) -> Any:
-    return client.submit(fn, *args, pure=False).result()
+    return _result(_submit(client, fn, *args))
 
 
 def _roots_of(roots: PathLike | Iterable[PathLike]) -> list[str]:
@@ -655,7 +687,9 @@ def hash_files(
         sizes = _on_one_worker(client, _sizes, paths)
     with Reporter(progress, desc=f"Hashing ({algorithm})", by_bytes=True) as rep:
         if cache is None:
-            rows = _hash_rows(client, paths, sizes, algorithm, workers, rep)
+            # A listed tree passes the sizes it saw, as the local tree job does.
+            rows = _hash_rows(client, paths, sizes, algorithm, workers, rep,
+                              pass_sizes=rels is not None)
             return _hash._rows_to_results(rows, rels)
         return _hash_with_cache(client, paths, rels, sizes, algorithm, workers, rep, cache,
                                 rebuild_cache)
