@@ -548,6 +548,15 @@ def _on_one_worker(client: Any, fn: Callable[..., Any], *args: Any) -> Any:
     return _result(_submit(client, fn, *args))
 
 
+def _list_where_visible(client: Any, probe: Sequence[str], fn: Callable[..., Any],
+                        *args: Any) -> Any:
+    """Listing and stat'ing run here when this machine sees the inputs too (no round trip, no
+    file list to move), else on a worker."""
+    if probe and all(os.path.exists(p) for p in probe):
+        return fn(*args)
+    return _on_one_worker(client, fn, *args)
+
+
 def _roots_of(roots: PathLike | Iterable[PathLike]) -> list[str]:
     if isinstance(roots, (str, os.PathLike)):
         return [os.fspath(roots)]
@@ -676,7 +685,7 @@ def hash_files(
             client, os.fspath(dir_or_paths)):
         root = os.fspath(dir_or_paths)
         _check_visible(client, [root], strict=True)
-        paths, rels, sizes = _on_one_worker(client, _list_tree, [root], filters)
+        paths, rels, sizes = _list_where_visible(client, [root], _list_tree, [root], filters)
     else:
         if filters:
             raise TypeError("scanner filters apply to a directory, not a list of paths")
@@ -684,7 +693,7 @@ def hash_files(
             dir_or_paths, (str, os.PathLike)) else [os.fspath(p) for p in dir_or_paths]
         rels = None
         _check_visible(client, _probes(paths), strict=False)
-        sizes = _on_one_worker(client, _sizes, paths)
+        sizes = _list_where_visible(client, _probes(paths), _sizes, paths)
     with Reporter(progress, desc=f"Hashing ({algorithm})", by_bytes=True) as rep:
         if cache is None:
             # A listed tree passes the sizes it saw, as the local tree job does.
@@ -710,7 +719,7 @@ def _hash_with_cache(client: Any, paths: list[str], rels: list[str] | None, size
     cache = _hash._Cache(cache_path, rebuild=rebuild)
     try:
         known = cache.load(algorithm)
-        stats = _on_one_worker(client, _stats, paths)
+        stats = _list_where_visible(client, _probes(paths), _stats, paths)
         results: list[HashResult | None] = [None] * len(paths)
         todo = []
         for i, (p, st) in enumerate(zip(paths, stats)):
@@ -771,14 +780,14 @@ def find_duplicates(
     filters = _hash._split_filters(scanner_filters)
     roots = _roots_of(root)
     _check_visible(client, roots, strict=True)
-    scan_out = _on_one_worker(client, _scan_columns, roots, filters)
+    scan_out = _list_where_visible(client, roots, _scan_columns, roots, filters)
     paths, sizes, errors = scan_out
     by_size: dict[int, list[int]] = defaultdict(list)
     for i, s in enumerate(sizes):
         if s > 0 or include_empty:
             by_size[s].append(i)
     candidates = [i for group in by_size.values() if len(group) > 1 for i in group]
-    stats = _on_one_worker(client, _stats, [paths[i] for i in candidates]) if candidates else []
+    stats = _list_where_visible(client, roots, _stats, [paths[i] for i in candidates])
     inode: dict[int, tuple[int, int]] = {}
     for i, st in zip(candidates, stats):
         if st is not None:
@@ -887,7 +896,8 @@ def extract_zips(
     if isinstance(dir_or_paths, (str, os.PathLike)):
         _check_visible(client, [os.fspath(dir_or_paths)], strict=True)
         archives = [os.fspath(a) for a in
-                    _on_one_worker(client, extract._archives, dir_or_paths, filters)]
+                    _list_where_visible(client, [os.fspath(dir_or_paths)], extract._archives,
+                                        dir_or_paths, filters)]
     else:
         archives = [os.fspath(a) for a in extract._archives(dir_or_paths, filters)]
         _check_visible(client, _probes(archives), strict=False)
@@ -899,7 +909,7 @@ def extract_zips(
     if not archives:
         out_dir.mkdir(parents=True, exist_ok=True)
         return []
-    sizes = _on_one_worker(client, _sizes, archives)
+    sizes = _list_where_visible(client, _probes(archives), _sizes, archives)
     # Archives with one target are one unit: never extracted by two workers at once.
     units: dict[Path, list[int]] = defaultdict(list)
     for i, t in enumerate(targets):
@@ -1016,7 +1026,8 @@ def aggregate(
     else:
         target = [os.fspath(p) for p in files_or_dir]
         _check_visible(client, _probes(target), strict=False)
-    files, labels, sizes = _on_one_worker(client, _collect, target, reader)
+    probe = [target] if isinstance(target, str) else _probes(target)
+    files, labels, sizes = _list_where_visible(client, probe, _collect, target, reader)
     if lazy:
         if output_path is not None or errors_path is not None:
             raise ValueError("lazy=True returns a dask DataFrame: write it with its own to_*()")
