@@ -319,6 +319,28 @@ def test_a_worker_killed_mid_run_loses_nothing_and_counts_nothing_twice(client, 
     client.wait_for_workers(2, timeout=60)
 
 
+
+def test_a_cluster_restart_mid_run_reruns_the_cancelled_work(client, tmp_path) -> None:
+    restarted: list[int] = []
+
+    def restart_once(done: int, total: int) -> None:
+        if not restarted:
+            restarted.append(done)
+            client.restart()  # cancels every task in flight
+
+    pp = ParallelProcessor(sleep_on, executor=client, batch_size=1)
+    pp.on_progress(restart_once)
+    batch = pp.process([0.1] * 12)
+    assert restarted and restarted[0] < 12
+    assert sorted(r.index for r in batch.results) == list(range(12))
+    assert batch.successful == 12 and batch.failed == 0
+
+    root = make_tree(tmp_path / "t", 40)
+    restarted.clear()
+    remote = hash_files(root, client=client, sort=True, progress=restart_once)
+    assert restarted and remote == hash_files(root, sort=True)
+    client.wait_for_workers(2, timeout=60)
+
 # --- the command line -------------------------------------------------------------------------
 
 REPO = Path(__file__).resolve().parents[1]

@@ -74,6 +74,8 @@ _EXTRA_HINT = "pip install 'parallel-file-processor[dask]'"
 _SHARDS_PER_THREAD = 3
 #: chunks in flight per worker thread in the engine's sliding window
 _WINDOW_PER_THREAD = 3
+#: times a chunk or shard is resubmitted after its task was cancelled or killed workers
+_MAX_RESUBMITS = 3
 #: per-file cost, in bytes, used when balancing shards: opening a file costs about as much as
 #: reading this many bytes, so many small files weigh more than their size
 _FILE_COST_BYTES = 64 * 1024
@@ -245,7 +247,7 @@ def balanced_shards(sizes: Sequence[int], shards: int) -> list[list[int]]:
     """Split indices into ``shards`` groups of about equal weight: largest first onto the
     lightest group (greedy LPT). Each group keeps its indices in input order.
 
-    >>> balanced_shards([10, 1, 1, 8], 2)
+    >>> balanced_shards([10_000_000, 1, 1, 8_000_000], 2)
     [[0], [1, 2, 3]]
     """
     shards = max(1, min(shards, len(sizes)))
@@ -279,7 +281,7 @@ def _run_shards(
     *,
     weights: list[int] | None = None,
     reporter: Reporter | None = None,
-    attempts: int = 3,
+    attempts: int = _MAX_RESUBMITS + 1,
     kwargs: dict[str, Any] | None = None,
 ) -> list[Any]:
     """Run ``fn(*args, **kwargs)`` once per shard on the cluster; results in shard order.
@@ -289,6 +291,8 @@ def _run_shards(
     :class:`WorkerCrashed`. One result per shard is taken, so nothing is counted twice.
     """
     distributed = require_dask()
+    from concurrent.futures import CancelledError
+
     from distributed import KilledWorker
 
     kwargs = kwargs or {}
@@ -306,11 +310,13 @@ def _run_shards(
             i = futures.pop(fut)
             try:
                 out[i] = _result(fut)
-            except KilledWorker as exc:
+            except (KilledWorker, CancelledError) as exc:
+                # KilledWorker: the shard took workers down with it; cancelled: the cluster
+                # was restarted under it. Either way it runs again, from the start.
                 if tries[i] >= attempts:
                     raise WorkerCrashed(
-                        f"a shard of {len(shard_args[i][0])} file(s) killed Dask workers "
-                        f"{tries[i]} times: {exc}"
+                        f"a shard of {len(shard_args[i][0])} file(s) failed {tries[i]} times "
+                        f"on the cluster ({type(exc).__name__}: {exc})"
                     ) from None
                 tries[i] += 1
                 again = _submit(client, fn, *shard_args[i], **kwargs)
@@ -429,6 +435,8 @@ def process_chunks(
     """Run ``processor``'s function over ``items`` on the cluster of ``processor.executor``;
     yield a list of results per finished chunk (in completion order)."""
     distributed = require_dask()
+    from concurrent.futures import CancelledError
+
     from distributed import KilledWorker
 
     from .engine import _crashed_result, _executor_failure
@@ -446,6 +454,8 @@ def process_chunks(
     requeued: list[list[tuple[int, Any]]] = []
     window = threads * _WINDOW_PER_THREAD
     inflight: dict[Any, list[tuple[int, Any]]] = {}
+    #: chunk (first index, length) -> times it was cancelled under us (a cluster restart)
+    cancelled: dict[tuple[int, int], int] = defaultdict(int)
     pending = distributed.as_completed(loop=client.loop)
 
     def submit(chunk: list[tuple[int, Any]]) -> None:
@@ -480,6 +490,15 @@ def process_chunks(
                     requeued.extend([pair] for pair in reversed(chunk))
                     refill()
                     continue
+            except CancelledError as exc:
+                # The cluster was restarted (client.restart()): the chunk runs again.
+                key = (chunk[0][0], len(chunk))
+                cancelled[key] += 1
+                if cancelled[key] <= _MAX_RESUBMITS:
+                    requeued.append(chunk)
+                    refill()
+                    continue
+                part = [_executor_failure(index, item, exc) for index, item in chunk]
             except Exception as exc:  # the cluster failed the chunk (not an item's error)
                 part = [_executor_failure(index, item, exc) for index, item in chunk]
             refill()
