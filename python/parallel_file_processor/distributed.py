@@ -545,7 +545,7 @@ def _scan_root(root: str, options: dict[str, Any]) -> ScanResult:
 
 
 def _list_tree(roots: list[str], filters: dict[str, Any]) -> tuple[list[str], list[str], list[int]]:
-    """Paths, relative paths and sizes under ``roots`` (run on a worker)."""
+    """Paths, relative paths and sizes under ``roots``."""
     from . import _core
 
     out = _core.scan_tree(roots, **filters)
@@ -982,7 +982,7 @@ def _read_tables(
 
 
 def _collect(files_or_dir: Any, reader: str) -> tuple[list[str], list[str], list[int]]:
-    """Files to merge, their labels and sizes (run on a worker)."""
+    """Files to merge, their labels and sizes."""
     from .aggregate import _collect_files
 
     files, root = _collect_files(files_or_dir, reader)
