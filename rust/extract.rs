@@ -1439,6 +1439,40 @@ mod tests {
     }
 
     #[test]
+    fn zstd_bzip2_and_lzma_entries_extract() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = zip::ZipWriter::new(File::create(dir.path().join("m.zip")).unwrap());
+        let data: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        for (name, method) in [
+            ("z.bin", CompressionMethod::Zstd),
+            ("b.bin", CompressionMethod::Bzip2),
+            ("s.bin", CompressionMethod::Stored),
+        ] {
+            let o = SimpleFileOptions::default().compression_method(method);
+            w.start_file(name, o).unwrap();
+            w.write_all(&data).unwrap();
+        }
+        w.finish().unwrap();
+        let r = extract_all(
+            &[job(dir.path(), "m")],
+            &ExtractOptions::default(),
+            &Progress::new(),
+        );
+        assert_eq!(r[0].status, Status::Extracted, "{:?}", r[0].error);
+        for name in ["z.bin", "b.bin", "s.bin"] {
+            assert_eq!(fs::read(dir.path().join("out/m").join(name)).unwrap(), data);
+        }
+        let methods: Vec<String> = list_entries(&dir.path().join("m.zip"))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.method)
+            .collect();
+        assert_eq!(methods, ["zstd", "bzip2", "stored"]);
+    }
+
+    #[test]
     fn listing_reads_only_the_directory() {
         let mut buf = Cursor::new(Vec::new());
         {
