@@ -14,6 +14,7 @@
 //! cancelled archive leaves nothing behind, and no pre-existing link in the output can
 //! redirect a write.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -30,7 +31,8 @@ use zip::{CompressionMethod, ExtraField, ZipArchive};
 use crate::error::{io_error_type, FileError};
 use crate::progress::Progress;
 
-const BUF_SIZE: usize = 256 * 1024;
+const IN_BUF_SIZE: usize = 1 << 20;
+const OUT_BUF_SIZE: usize = 1 << 20;
 /// Compression ratios are only judged once an entry has produced this much: tiny, highly
 /// compressible files are harmless.
 const RATIO_GRACE_BYTES: u64 = 1 << 20;
@@ -347,6 +349,8 @@ struct Planned {
     kind: Kind,
     size: u64,
     csize: u64,
+    crc32: u32,
+    method: CompressionMethod,
     mode: Option<u32>,
 }
 
@@ -542,6 +546,8 @@ fn plan(
             kind,
             size,
             csize,
+            crc32: e.crc32(),
+            method: e.compression(),
             mode: e.unix_mode(),
         });
     }
@@ -728,70 +734,206 @@ fn temp_dir_for(target: &Path) -> Result<PathBuf, ExtractError> {
     }
 }
 
+thread_local! {
+    /// Each worker's input and output buffers, reused for every entry it extracts.
+    static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Where an entry's bytes go: counts, checks sizes and ratio as they arrive, computes the CRC.
+struct Sink<'a> {
+    out: File,
+    path: &'a Path,
+    p: &'a Planned,
+    limits: &'a Limits,
+    progress: &'a Progress,
+    produced: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl Sink<'_> {
+    fn push(&mut self, data: &[u8]) -> Result<(), ExtractError> {
+        if self.progress.is_cancelled() {
+            return Err(ExtractError::Cancelled);
+        }
+        self.produced += data.len() as u64;
+        if self.produced > self.p.size {
+            return Err(oversized(self.p));
+        }
+        if self.produced > RATIO_GRACE_BYTES
+            && self.produced as f64 > self.limits.max_ratio * self.p.csize.max(1) as f64
+        {
+            return Err(ExtractError::Bomb(format!(
+                "entry {:?} exceeds the compression ratio limit of {}:1 (max_ratio)",
+                self.p.name, self.limits.max_ratio
+            )));
+        }
+        self.crc.update(data);
+        self.out.write_all(data).map_err(io_at(self.path))?;
+        self.progress.add_bytes(data.len() as u64);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<File, ExtractError> {
+        if self.produced != self.p.size {
+            return Err(ExtractError::Corrupt(format!(
+                "entry {:?} is truncated: {} of {} bytes",
+                self.p.name, self.produced, self.p.size
+            )));
+        }
+        let crc = self.crc.finalize();
+        if crc != self.p.crc32 {
+            return Err(ExtractError::Corrupt(format!(
+                "entry {:?} fails its CRC check ({crc:08x}, expected {:08x})",
+                self.p.name, self.p.crc32
+            )));
+        }
+        Ok(self.out)
+    }
+}
+
+/// Fill `buf` from `r` (fewer bytes only at the end of the stream).
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Inflate a raw deflate stream with large buffers: one positioned read per MiB of input and
+/// output straight into the caller's buffer, which is much cheaper than a small-buffered reader.
+fn inflate(
+    raw: &mut impl Read,
+    sink: &mut Sink<'_>,
+    inb: &mut [u8],
+    outb: &mut [u8],
+) -> Result<(), ExtractError> {
+    let name = &sink.p.name;
+    let bad = |why: String| ExtractError::Corrupt(format!("entry {name:?}: {why}"));
+    let mut dec = flate2::Decompress::new(false);
+    let (mut pos, mut filled, mut eof) = (0usize, 0usize, false);
+    loop {
+        if pos == filled && !eof {
+            filled = read_full(raw, inb).map_err(|e| bad(e.to_string()))?;
+            pos = 0;
+            eof = filled < inb.len();
+        }
+        let (in0, out0) = (dec.total_in(), dec.total_out());
+        let flush = if eof {
+            flate2::FlushDecompress::Finish
+        } else {
+            flate2::FlushDecompress::None
+        };
+        let status = dec
+            .decompress(&inb[pos..filled], outb, flush)
+            .map_err(|e| bad(format!("corrupt deflate stream ({e})")))?;
+        let used = (dec.total_in() - in0) as usize;
+        let made = (dec.total_out() - out0) as usize;
+        pos += used;
+        if made > 0 {
+            sink.push(&outb[..made])?;
+        }
+        match status {
+            flate2::Status::StreamEnd => return Ok(()),
+            _ if used == 0 && made == 0 && pos == filled && eof => {
+                return Err(bad("the compressed data ends early".into()));
+            }
+            _ if used == 0 && made == 0 && pos < filled => {
+                return Err(bad("corrupt deflate stream (no progress)".into()));
+            }
+            _ => {}
+        }
+    }
+}
+
 fn write_file(
     archive: &mut ZipArchive<PReader>,
     p: &Planned,
     root: &Path,
     limits: &Limits,
     progress: &Progress,
-    buf: &mut [u8],
 ) -> Result<(), ExtractError> {
-    let mut zf = archive.by_index(p.index).map_err(corrupt)?;
     let path = root.join(&p.rel);
     let mode = p.mode.map_or(0o666, |m| m & 0o777);
-    let mut out = OpenOptions::new()
+    let out = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&path)
         .map_err(io_at(&path))?;
-    let mut produced: u64 = 0;
-    loop {
-        if progress.is_cancelled() {
-            return Err(ExtractError::Cancelled);
+    let mut sink = Sink {
+        out,
+        path: &path,
+        p,
+        limits,
+        progress,
+        produced: 0,
+        crc: crc32fast::Hasher::new(),
+    };
+    let mtime = BUFFERS.with(|cell| -> Result<Option<i64>, ExtractError> {
+        let mut bufs = cell.borrow_mut();
+        let (inb, outb) = &mut *bufs;
+        if inb.len() < IN_BUF_SIZE {
+            inb.resize(IN_BUF_SIZE, 0);
+            outb.resize(OUT_BUF_SIZE, 0);
         }
-        let n = match zf.read(buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.to_string().contains("larger than its declared") => {
-                return Err(oversized(p));
+        match p.method {
+            // Stored and deflated entries (nearly all) are read raw and handled here.
+            CompressionMethod::Stored | CompressionMethod::Deflated => {
+                let mut raw = archive.by_index_raw(p.index).map_err(corrupt)?;
+                let mtime = entry_mtime(&raw);
+                if p.method == CompressionMethod::Deflated {
+                    inflate(&mut raw, &mut sink, inb, outb)?;
+                } else {
+                    loop {
+                        let n = read_full(&mut raw, outb).map_err(|e| {
+                            ExtractError::Corrupt(format!("entry {:?}: {e}", p.name))
+                        })?;
+                        if n == 0 {
+                            break;
+                        }
+                        sink.push(&outb[..n])?;
+                    }
+                }
+                Ok(mtime)
             }
-            Err(e) => {
-                return Err(ExtractError::Corrupt(format!("entry {:?}: {e}", p.name)));
+            _ => {
+                let mut zf = archive.by_index(p.index).map_err(corrupt)?;
+                let mtime = entry_mtime(&zf);
+                loop {
+                    let n = match zf.read(outb) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) if e.to_string().contains("larger than its declared") => {
+                            return Err(oversized(p));
+                        }
+                        Err(e) => {
+                            return Err(ExtractError::Corrupt(format!("entry {:?}: {e}", p.name)));
+                        }
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    sink.push(&outb[..n])?;
+                }
+                Ok(mtime)
             }
-        };
-        if n == 0 {
-            break;
         }
-        produced += n as u64;
-        if produced > p.size {
-            return Err(oversized(p));
-        }
-        if produced > RATIO_GRACE_BYTES
-            && produced as f64 > limits.max_ratio * p.csize.max(1) as f64
-        {
-            return Err(ExtractError::Bomb(format!(
-                "entry {:?} exceeds the compression ratio limit of {}:1 (max_ratio)",
-                p.name, limits.max_ratio
-            )));
-        }
-        out.write_all(&buf[..n]).map_err(io_at(&path))?;
-        progress.add_bytes(n as u64);
-    }
-    if produced != p.size {
-        return Err(ExtractError::Corrupt(format!(
-            "entry {:?} is truncated: {produced} of {} bytes",
-            p.name, p.size
-        )));
-    }
+    })?;
+    let out = sink.finish()?;
     if p.mode.is_some() {
         // The creation mode went through the umask; the archive's bits are restored as
         // unzip does, without setuid, setgid or sticky.
         out.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(io_at(&path))?;
     }
-    if let Some(t) = entry_mtime(&zf) {
+    if let Some(t) = mtime {
         let ft = filetime::FileTime::from_unix_time(t, 0);
         filetime::set_file_handle_times(&out, None, Some(ft)).map_err(io_at(&path))?;
     }
@@ -847,8 +989,8 @@ fn extract_into(
         .filter(|p| p.kind == Kind::File)
         .collect();
     files.par_iter().with_max_len(1).try_for_each_init(
-        || (archive.clone(), vec![0u8; BUF_SIZE]),
-        |(arch, buf), p| write_file(arch, p, root, &opts.limits, progress, buf),
+        || archive.clone(),
+        |arch, p| write_file(arch, p, root, &opts.limits, progress),
     )?;
     let mut arch = archive.clone();
     for p in plan.entries.iter().filter(|p| p.kind == Kind::Symlink) {
@@ -1289,9 +1431,45 @@ mod tests {
         make_zip(&path, &[("Readme.txt", b"1"), ("README.TXT", b"2")]);
         let opts = ExtractOptions::default();
         let mut archive = open_archive(&path).unwrap();
-        let err = plan(&mut archive, &opts, true).err().expect("clash refused");
+        let err = plan(&mut archive, &opts, true)
+            .err()
+            .expect("clash refused");
         assert!(matches!(err, ExtractError::Unsafe(ref m) if m.contains("differ only in case")));
         assert!(plan(&mut archive, &opts, false).is_ok());
+    }
+
+    #[test]
+    fn zstd_bzip2_and_lzma_entries_extract() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = zip::ZipWriter::new(File::create(dir.path().join("m.zip")).unwrap());
+        let data: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        for (name, method) in [
+            ("z.bin", CompressionMethod::Zstd),
+            ("b.bin", CompressionMethod::Bzip2),
+            ("s.bin", CompressionMethod::Stored),
+        ] {
+            let o = SimpleFileOptions::default().compression_method(method);
+            w.start_file(name, o).unwrap();
+            w.write_all(&data).unwrap();
+        }
+        w.finish().unwrap();
+        let r = extract_all(
+            &[job(dir.path(), "m")],
+            &ExtractOptions::default(),
+            &Progress::new(),
+        );
+        assert_eq!(r[0].status, Status::Extracted, "{:?}", r[0].error);
+        for name in ["z.bin", "b.bin", "s.bin"] {
+            assert_eq!(fs::read(dir.path().join("out/m").join(name)).unwrap(), data);
+        }
+        let methods: Vec<String> = list_entries(&dir.path().join("m.zip"))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.method)
+            .collect();
+        assert_eq!(methods, ["zstd", "bzip2", "stored"]);
     }
 
     #[test]

@@ -272,14 +272,23 @@ pub fn hash_file(
                 if progress.is_cancelled() {
                     return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
                 }
-                let n = read_full(&mut file, buf)?;
+                // Read no further than the size `fstat` gave: a small file then costs one read,
+                // not a second one to see EOF. Growth is caught by the `fstat` after reading.
+                // Files that report size 0 (some pseudo-files) are read to EOF.
+                let remaining = before.size.saturating_sub(read_total);
+                let want = match remaining {
+                    0 if before.size > 0 => break,
+                    0 => buf.len(),
+                    r => r.min(buf.len() as u64) as usize,
+                };
+                let n = read_full(&mut file, &mut buf[..want])?;
                 if n == 0 {
                     break;
                 }
                 hasher.update(&buf[..n]);
                 read_total += n as u64;
                 progress.add_bytes(n as u64);
-                if n < buf.len() {
+                if n < want {
                     break;
                 }
             },

@@ -521,7 +521,7 @@ def test_interrupt_leaves_no_half_written_folder(tmp_path: Path) -> None:
 def test_ctrl_c_in_a_real_process(tmp_path: Path) -> None:
     src = tmp_path / "zips"
     for i in range(4):
-        make_zip(src / f"a{i}.zip", {f"f{j}.bin": bytes(4 << 20) for j in range(8)},
+        make_zip(src / f"a{i}.zip", {f"f{j}.bin": bytes(8 << 20) for j in range(8)},
                  zipfile.ZIP_STORED)
     out = tmp_path / "out"
     code = (
@@ -535,7 +535,7 @@ def test_ctrl_c_in_a_real_process(tmp_path: Path) -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     proc.stdout.readline()
-    time.sleep(0.3)
+    time.sleep(0.05)
     proc.send_signal(2)
     _, err = proc.communicate(timeout=30)
     if proc.returncode == 0:

@@ -114,3 +114,42 @@ def test_aggregate_command(tmp_path: Path) -> None:
     assert "1 bad line(s) dropped" in res.stderr
     again = pfp("aggregate", str(tmp_path / "in"), "-o", str(out))
     assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_builtin_hash_and_unzip_jobs(tmp_path: Path) -> None:
+    import hashlib
+    import zipfile
+
+    zips = tmp_path / "drops"
+    zips.mkdir()
+    for i in range(3):
+        with zipfile.ZipFile(zips / f"a{i}.zip", "w") as z:
+            z.writestr("data.txt", "x" * (i + 1))
+    (zips / "bad.zip").write_bytes(b"not a zip")
+    (tmp_path / "unzip.yaml").write_text(
+        "scan: {directory: drops/, extensions: ['.zip']}\n"
+        "processing: {processor: unzip, options: {output_directory: out/}}\n"
+        "output: {results_csv: r.csv, overwrite: true}\n")
+    p = pfp("run", str(tmp_path / "unzip.yaml"))
+    assert p.returncode == 1, p.stderr  # one archive failed, the others extracted
+    assert "ArchiveError" in p.stdout + p.stderr
+    assert sorted(x.name for x in (tmp_path / "out").iterdir()) == ["a0", "a1", "a2"]
+    df = pd.read_csv(tmp_path / "r.csv")
+    assert df["result_files_extracted"].sum() == 3 and (~df["success"]).sum() == 1
+
+    (tmp_path / "hash.yaml").write_text(
+        "scan: {directory: drops/}\n"
+        "processing: {processor: hash, options: {algorithm: sha256, manifest: SUMS}}\n"
+        "output: {results_csv: h.csv, overwrite: true}\n")
+    p = pfp("run", str(tmp_path / "hash.yaml"))
+    assert p.returncode == 0, p.stderr
+    df = pd.read_csv(tmp_path / "h.csv")
+    want = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in zips.iterdir()}
+    assert dict(zip(df["file_name"], df["result_digest"])) == want
+    lines = (tmp_path / "SUMS").read_text().splitlines()
+    assert sorted(lines) == sorted(f"{d}  {n}" for n, d in want.items())
+
+    (tmp_path / "bad.yaml").write_text(
+        "scan: {directory: drops/}\nprocessing: {processor: unzip}\n")
+    p = pfp("run", str(tmp_path / "bad.yaml"))
+    assert p.returncode == 2 and "processing.options.output_directory" in p.stdout + p.stderr

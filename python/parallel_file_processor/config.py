@@ -45,6 +45,8 @@ class JobConfig:
     overwrite: bool = False
     progress: bool = True
     show_eta: bool = True
+    #: the job file's folder: relative paths in ``processing.options`` are taken from here
+    base_dir: Path = field(default_factory=lambda: Path("."))
 
 
 def _is_int(v: Any) -> bool:
@@ -138,6 +140,11 @@ def parse_job(data: Any, base_dir: Path | str = ".") -> JobConfig:
                 f"processing.processor: expected MODULE:FUNCTION or one of "
                 f"{', '.join(BUILTIN_PROCESSORS)}, got {proc!r}"
             )
+        opts = (data.get("processing") or {}).get("options") if isinstance(
+            data.get("processing"), dict) else None
+        if proc == "unzip" and not (isinstance(opts, dict) and opts.get("output_directory")):
+            errors.append("processing.options.output_directory: required by the 'unzip' "
+                          "processor")
     if errors:
         raise ConfigError("invalid job file:\n  " + "\n  ".join(errors))
     base = Path(base_dir)
@@ -173,6 +180,7 @@ def parse_job(data: Any, base_dir: Path | str = ".") -> JobConfig:
         overwrite=out.get("overwrite", False),
         progress=prog.get("enabled", True),
         show_eta=prog.get("show_eta", True),
+        base_dir=base,
     )
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "ZipEntry",
     "extract_zips",
     "extract_all_zips",
+    "batch_from_results",
     "list_zip",
     "zip_frame",
     "DEFAULT_MAX_TOTAL_SIZE",
@@ -250,12 +251,24 @@ def extract_all_zips(directory: PathLike, output_directory: PathLike, *,
     """
     started = time.perf_counter()
     results = extract_zips(directory, output_directory, workers=max_workers, **options)
-    elapsed = time.perf_counter() - started
-    batch: BatchResult[dict[str, Any]] = BatchResult(total_files=len(results))
     base = Path(directory) if Path(directory).is_dir() else None
+    batch = batch_from_results(results, base=base)
+    batch.total_duration_seconds = time.perf_counter() - started
+    return batch
+
+
+def batch_from_results(results: list[ArchiveResult], files: list[FileInfo] | None = None, *,
+                       base: Path | None = None) -> BatchResult[dict[str, Any]]:
+    """Per-archive results as a :class:`BatchResult` (the seed's result dicts; failures
+    recorded with their error type), e.g. for :class:`ResultAggregator`."""
+    batch: BatchResult[dict[str, Any]] = BatchResult(total_files=len(results))
     for i, r in enumerate(results):
-        info = FileInfo.from_path(r.archive, base) if r.archive.exists() else FileInfo(
-            r.archive, 0, 0.0, r.archive.suffix.lower(), r.archive.name)
+        if files is not None:
+            info = files[i]
+        elif r.archive.exists():
+            info = FileInfo.from_path(r.archive, base)
+        else:
+            info = FileInfo(r.archive, 0, 0.0, r.archive.suffix.lower(), r.archive.name)
         if r.status == "failed":
             pr: ProcessingResult[dict[str, Any]] = ProcessingResult(
                 info, False, None, f"{r.error_type}: {r.error}", 0.0, error_type=r.error_type,
@@ -265,7 +278,6 @@ def extract_all_zips(directory: PathLike, output_directory: PathLike, *,
                                   status=Status.SKIPPED if r.status == "skipped" else Status.OK)
         batch.add(pr)
         batch.total_bytes += r.bytes
-    batch.total_duration_seconds = elapsed
     return batch
 
 

@@ -2,13 +2,13 @@
 
 The processor is a ``module:function`` called with each :class:`FileInfo`, or a built-in:
 ``file_info`` (size, extension), ``csv_stats`` (rows, columns, numeric columns per CSV),
-``aggregate`` (merge every matching table into ``combined_output``), ``hash`` and ``unzip``
-(their capabilities, when installed).
+``aggregate`` (merge every matching table into ``combined_output``), ``hash`` (digest every
+file natively; ``options: {algorithm: sha256, manifest: SHA256SUMS}``) and ``unzip`` (extract
+every archive safely; ``options: {output_directory: out/, if_exists: skip, layout: flat}``).
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,17 +44,13 @@ def csv_stats(f: FileInfo) -> dict[str, Any]:
 BUILTINS: dict[str, Callable[[FileInfo], Any]] = {"file_info": file_info, "csv_stats": csv_stats}
 
 
+#: Built-ins that run as one native job over the whole file list, not per file in Python.
+NATIVE_JOBS = ("aggregate", "hash", "unzip")
+
+
 def resolve_processor(name: str) -> Callable[[FileInfo], Any]:
     if name in BUILTINS:
         return BUILTINS[name]
-    if name in ("hash", "unzip"):
-        module = {"hash": "hash", "unzip": "extract"}[name]
-        try:
-            importlib.import_module(f"parallel_file_processor.{module}")
-        except ImportError:
-            raise ValueError(
-                f"the built-in processor {name!r} is not available in this version"
-            ) from None
     from .commands.process import load_function
 
     return load_function(name)
@@ -88,12 +84,17 @@ def run_job(cfg: JobConfig) -> JobOutcome:
 
         executor = _distributed.get_client(cfg.scheduler)
         dashboard = _distributed.dashboard_link(executor)
-    if cfg.processor == "aggregate":
+    if cfg.processor in ("hash", "unzip"):
+        started = time.perf_counter()
+        files = scanner.list_files(cfg.directory)
+        batch: BatchResult[Any] = _native_job(cfg, files, written)
+        batch.total_duration_seconds = time.perf_counter() - started
+    elif cfg.processor == "aggregate":
         started = time.perf_counter()
         files = scanner.list_files(cfg.directory)
         df = aggregate([f.path for f in files], workers=cfg.max_workers, client=executor)
         report = df.attrs["report"]
-        batch: BatchResult[Any] = BatchResult(total_files=len(files))
+        batch = BatchResult(total_files=len(files))
         batch.successful = len(files) - len(report.failed)
         batch.failed = len(report.failed)
         batch.errors = [str(e) for e in report.failed]
@@ -142,3 +143,65 @@ def run_job(cfg: JobConfig) -> JobOutcome:
         agg.export_errors_csv(cfg.errors_csv, overwrite=True)
         written.append(str(cfg.errors_csv))
     return JobOutcome(batch, agg.summary(), written, dashboard)
+
+
+def _option_path(cfg: JobConfig, key: str, *, required: bool = False) -> Any:
+    from .errors import ConfigError
+
+    value = cfg.options.get(key)
+    if value is None:
+        if required:
+            raise ConfigError(f"processing.options.{key}: required by the "
+                              f"{cfg.processor!r} processor")
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"processing.options.{key}: expected a path, got {value!r}")
+    return cfg.base_dir / value
+
+
+def _native_job(cfg: JobConfig, files: list[FileInfo], written: list[str]) -> BatchResult[Any]:
+    """The ``hash`` and ``unzip`` built-ins: one native job over every scanned file, results
+    and per-file errors shaped like the engine's."""
+    from .errors import ConfigError
+    from .types import ProcessingResult, Status
+
+    opts = dict(cfg.options)
+    batch: BatchResult[Any] = BatchResult(total_files=len(files))
+    if cfg.processor == "hash":
+        from .hash import ALGORITHMS, hash_files, write_manifest
+
+        algorithm = opts.pop("algorithm", "blake3")
+        if algorithm not in ALGORITHMS:
+            raise ConfigError(f"processing.options.algorithm: expected one of "
+                              f"{', '.join(ALGORITHMS)}, got {algorithm!r}")
+        manifest = _option_path(cfg, "manifest")
+        results = hash_files([f.path for f in files], algorithm, workers=cfg.max_workers,
+                             progress=cfg.progress)
+        for i, (f, r) in enumerate(zip(files, results)):
+            if r.digest is None:
+                batch.add(ProcessingResult(f, False, None, f"{r.error_type}: {r.error}",
+                                           error_type=r.error_type, status=Status.FAILED,
+                                           index=i, item=f))
+            else:
+                batch.add(ProcessingResult(f, True, {"algorithm": algorithm, "digest": r.digest,
+                                                     "changed": r.changed}, index=i, item=f))
+            batch.total_bytes += r.size
+        if manifest is not None:
+            write_manifest([f.path for f in files], manifest, algorithm=algorithm,
+                           base=cfg.directory, workers=cfg.max_workers)
+            written.append(str(manifest))
+        return batch
+    from .extract import batch_from_results, extract_zips
+
+    out_dir = _option_path(cfg, "output_directory", required=True)
+    known = {"output_directory", "if_exists", "layout", "members", "exclude_members",
+             "max_total_size", "max_ratio", "max_entries", "keep_partial"}
+    unknown = set(opts) - known
+    if unknown:
+        raise ConfigError(f"processing.options: unknown key(s) for 'unzip': "
+                          f"{', '.join(sorted(unknown))}")
+    opts.pop("output_directory")
+    extracted = extract_zips([f.path for f in files], out_dir, workers=cfg.max_workers,
+                             progress=cfg.progress, **opts)
+    written.append(str(out_dir))
+    return batch_from_results(extracted, files)
