@@ -396,3 +396,23 @@ def test_cli_run_on_the_cluster_from_flag_and_from_yaml(client, tmp_path) -> Non
         cols = [c for c in expected.columns if c.startswith("result_")] + ["file_path"]
         pdt_cols = got[cols].sort_values("file_path").reset_index(drop=True)
         assert pdt_cols.equals(expected[cols].sort_values("file_path").reset_index(drop=True))
+
+
+def test_cli_run_native_hash_job_on_the_cluster(client, tmp_path) -> None:
+    import pandas as pd
+
+    make_tree(tmp_path / "data", 25)
+    job = ("scan:\n  directory: data/\n"
+           "processing:\n  processor: hash\n  options: {{algorithm: sha256}}\n{extra}"
+           "output:\n  results_csv: out/{name}.csv\n  overwrite: true\n")
+    write(tmp_path / "local.yaml", job.format(extra="", name="local"))
+    write(tmp_path / "remote.yaml", job.format(
+        extra=f"  scheduler: {client.scheduler.address}\n", name="remote"))
+    local = pfp("run", str(tmp_path / "local.yaml"))
+    remote = pfp("run", str(tmp_path / "remote.yaml"))
+    assert local.returncode == remote.returncode == 0, remote.stderr
+    assert "dashboard: http" in remote.stderr
+    key = ["file_path", "result_digest"]
+    got = pd.read_csv(tmp_path / "out" / "remote.csv")[key].sort_values("file_path")
+    expected = pd.read_csv(tmp_path / "out" / "local.csv")[key].sort_values("file_path")
+    assert len(got) == 26 and got.reset_index(drop=True).equals(expected.reset_index(drop=True))

@@ -87,7 +87,7 @@ def run_job(cfg: JobConfig) -> JobOutcome:
     if cfg.processor in ("hash", "unzip"):
         started = time.perf_counter()
         files = scanner.list_files(cfg.directory)
-        batch: BatchResult[Any] = _native_job(cfg, files, written)
+        batch: BatchResult[Any] = _native_job(cfg, files, written, executor)
         batch.total_duration_seconds = time.perf_counter() - started
     elif cfg.processor == "aggregate":
         started = time.perf_counter()
@@ -159,7 +159,8 @@ def _option_path(cfg: JobConfig, key: str, *, required: bool = False) -> Any:
     return cfg.base_dir / value
 
 
-def _native_job(cfg: JobConfig, files: list[FileInfo], written: list[str]) -> BatchResult[Any]:
+def _native_job(cfg: JobConfig, files: list[FileInfo], written: list[str],
+                client: Any = None) -> BatchResult[Any]:
     """The ``hash`` and ``unzip`` built-ins: one native job over every scanned file, results
     and per-file errors shaped like the engine's."""
     from .errors import ConfigError
@@ -176,6 +177,7 @@ def _native_job(cfg: JobConfig, files: list[FileInfo], written: list[str]) -> Ba
                               f"{', '.join(ALGORITHMS)}, got {algorithm!r}")
         manifest = _option_path(cfg, "manifest")
         results = hash_files([f.path for f in files], algorithm, workers=cfg.max_workers,
+                             client=client,
                              progress=cfg.progress)
         for i, (f, r) in enumerate(zip(files, results)):
             if r.digest is None:
@@ -202,6 +204,7 @@ def _native_job(cfg: JobConfig, files: list[FileInfo], written: list[str]) -> Ba
                           f"{', '.join(sorted(unknown))}")
     opts.pop("output_directory")
     extracted = extract_zips([f.path for f in files], out_dir, workers=cfg.max_workers,
+                             client=client,
                              progress=cfg.progress, **opts)
     written.append(str(out_dir))
     return batch_from_results(extracted, files)
