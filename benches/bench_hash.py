@@ -79,7 +79,7 @@ print('ELAPSED', time.perf_counter() - t, sum(len(v) for v in dupes.values()))
 
 PFP_DUPES = r"""
 import sys, time
-import pandas  # a pandas session has it loaded already; the reference returns plain dicts
+import pandas  # loaded already in pandas workflows; the reference returns plain dicts
 from parallel_file_processor import find_duplicates
 t = time.perf_counter()
 df = find_duplicates(sys.argv[1])

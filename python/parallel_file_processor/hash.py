@@ -209,11 +209,11 @@ def hash_files(
     Unreadable, vanished or special files give a result with ``error`` set; the rest goes on.
     """
     if client is not None:
-        from . import distributed as _distributed  # type: ignore[attr-defined]
+        from . import distributed as _distributed
 
-        return _distributed.hash_files(  # type: ignore[no-any-return]
+        return _distributed.hash_files(
             client, dir_or_paths, algorithm=algorithm, workers=workers, progress=progress,
-            cache=cache, **scanner_filters)
+            cache=cache, rebuild_cache=rebuild_cache, **scanner_filters)
     if algorithm.lower().replace("-", "_") not in ALGORITHMS and algorithm.lower() not in (
             "sha-256", "b3", "xxh3", "xxh128", "sha-1"):
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
@@ -337,9 +337,9 @@ def find_duplicates(
     import pandas as pd
 
     if client is not None:
-        from . import distributed as _distributed  # type: ignore[attr-defined]
+        from . import distributed as _distributed
 
-        return _distributed.find_duplicates(  # type: ignore[no-any-return]
+        return _distributed.find_duplicates(
             client, root, algorithm=algorithm, include_empty=include_empty,
             partial_bytes=partial_bytes, workers=workers, progress=progress, **scanner_filters)
     filters = _split_filters(scanner_filters)
