@@ -331,6 +331,11 @@ pub fn hash_file(
     out
 }
 
+thread_local! {
+    /// Each worker's read buffer, reused for every file it hashes.
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Hash many files in parallel (largest first), results in input order. `sizes` (if known
 /// from a scan) decide the order; unknown sizes count as 0.
 pub fn hash_files(
@@ -354,7 +359,7 @@ pub fn hash_files(
     }
     let mut done: Vec<(usize, Hashed)> = order
         .par_iter()
-        .map_init(Vec::new, |buf, &i| {
+        .map(|&i| {
             let h = if progress.is_cancelled() {
                 Hashed {
                     path: paths[i].clone(),
@@ -367,7 +372,7 @@ pub fn hash_files(
                     mtime_ns: 0,
                 }
             } else {
-                hash_file(&paths[i], algo, span, buf, progress)
+                BUFFER.with(|b| hash_file(&paths[i], algo, span, &mut b.borrow_mut(), progress))
             };
             if !sizes_known && span == Span::Whole {
                 progress.add_total(0, h.size);
