@@ -100,7 +100,7 @@ def main() -> None:
                                                 "scan", root, "-i", "*.csv", "--min-size",
                                                 "100", "--count"], repeat=r))
     base = "fd -j2" if fd else "find -name -size"
-    text = table(f"Scan: *.csv >= 100 B in {root} ({os.cpu_count()} cores, warm cache)",
+    text = table(f"Scan: *.csv >= 100 B in the standard tree ({os.cpu_count()} cores, warm cache)",
                  results, base)
     seed = next(m for m in results if m.name.startswith("seed")).median
     ours = next(m for m in results if m.name == "pfp FileScanner.list_files").median
