@@ -1188,37 +1188,42 @@ pub fn extract_all(jobs: &[Job], opts: &ExtractOptions, progress: &Progress) -> 
         .map(|(i, j)| (i, fs::metadata(&j.archive).map(|m| m.len()).unwrap_or(0)))
         .collect();
     order.sort_by_key(|&(_, size)| std::cmp::Reverse(size));
-    let mut reports: Vec<(usize, ArchiveReport)> = order
-        .par_iter()
-        .with_max_len(1)
-        .map(|&(i, _)| {
-            let job = &jobs[i];
-            let outcome = extract_one(job, opts, progress);
-            progress.add_items(1);
-            let report = match outcome {
-                Ok((status, entries, bytes)) => ArchiveReport {
+    let one = |&(i, _): &(usize, u64)| {
+        let job = &jobs[i];
+        let outcome = extract_one(job, opts, progress);
+        progress.add_items(1);
+        let report = match outcome {
+            Ok((status, entries, bytes)) => ArchiveReport {
+                archive: job.archive.clone(),
+                target: job.target.clone(),
+                entries,
+                bytes,
+                status,
+                error: None,
+            },
+            Err(e) => {
+                progress.add_error();
+                ArchiveReport {
                     archive: job.archive.clone(),
                     target: job.target.clone(),
-                    entries,
-                    bytes,
-                    status,
-                    error: None,
-                },
-                Err(e) => {
-                    progress.add_error();
-                    ArchiveReport {
-                        archive: job.archive.clone(),
-                        target: job.target.clone(),
-                        entries: 0,
-                        bytes: 0,
-                        status: Status::Failed,
-                        error: Some(FileError::new(&job.archive, e.error_type(), e.to_string())),
-                    }
+                    entries: 0,
+                    bytes: 0,
+                    status: Status::Failed,
+                    error: Some(FileError::new(&job.archive, e.error_type(), e.to_string())),
                 }
-            };
-            (i, report)
-        })
-        .collect();
+            }
+        };
+        (i, report)
+    };
+    let mut reports: Vec<(usize, ArchiveReport)> = if opts.merge {
+        // Archives merged into one folder go one at a time, in the given order (their entries
+        // still in parallel), so a name two archives share is decided the same way every
+        // time and a clash found up front never leaves half an archive merged.
+        order.sort_by_key(|&(i, _)| i);
+        order.iter().map(one).collect()
+    } else {
+        order.par_iter().with_max_len(1).map(one).collect()
+    };
     reports.sort_by_key(|(i, _)| *i);
     reports.into_iter().map(|(_, r)| r).collect()
 }

@@ -280,6 +280,19 @@ def test_flat_layout_clash_with_existing_names(tmp_path: Path) -> None:
     assert (out / "data.txt").read_text() == "new"
 
 
+def test_flat_layout_archives_sharing_a_name_never_half_merge(tmp_path: Path) -> None:
+    a = make_zip(tmp_path / "a.zip", {"shared.txt": b"from a", "only-a.txt": b"a"})
+    b = make_zip(tmp_path / "b.zip", {"only-b.txt": b"b", "shared.txt": b"from b"})
+    out = tmp_path / "out"
+    first, second = extract_zips([a, b], out, layout="flat")
+    assert first.ok and second.error_type == "TargetExistsError"
+    assert tree_of(out) == {"shared.txt": b"from a", "only-a.txt": b"a"}  # nothing of b
+    out2 = tmp_path / "out2"
+    results = extract_zips([a, b], out2, layout="flat", if_exists="overwrite")
+    assert all(r.ok for r in results)
+    assert tree_of(out2) == {"shared.txt": b"from b", "only-a.txt": b"a", "only-b.txt": b"b"}
+
+
 def test_seed_extract_all_zips_example(tmp_path: Path) -> None:
     archives = tmp_path / "data" / "archives"
     make_zip(archives / "a.zip", {"1.txt": b"1", "2.txt": b"2"})
