@@ -792,7 +792,6 @@ def find_duplicates(
 
     >>> find_duplicates(client, "/shared/photos").attrs["reclaimable_bytes"]   # doctest: +SKIP
     """
-    import pandas as pd
 
     from . import hash as _hash
 
@@ -801,72 +800,17 @@ def find_duplicates(
     _check_visible(client, roots, strict=True)
     scan_out = _list_where_visible(client, roots, _scan_columns, roots, filters)
     paths, sizes, errors = scan_out
-    by_size: dict[int, list[int]] = defaultdict(list)
-    for i, s in enumerate(sizes):
-        if s > 0 or include_empty:
-            by_size[s].append(i)
-    candidates = [i for group in by_size.values() if len(group) > 1 for i in group]
-    stats = _list_where_visible(client, roots, _stats, [paths[i] for i in candidates])
-    inode: dict[int, tuple[int, int]] = {}
-    for i, st in zip(candidates, stats):
-        if st is not None:
-            inode[i] = (st[0], st[1])
-    distinct = {s: g for s, g in by_size.items()
-                if len({inode.get(i, (-1, i)) for i in g}) > 1}
-    first_of_inode: dict[tuple[int, int], int] = {}
-    to_hash = []
-    for g in distinct.values():
-        for i in g:
-            key = inode.get(i, (-1, i))
-            if key not in first_of_inode:
-                first_of_inode[key] = i
-                to_hash.append(i)
 
-    def digests(idx: list[int], rep: Reporter, head_tail: int | None) -> list[str | None]:
-        rows = _hash_rows(client, [paths[i] for i in idx], [sizes[i] for i in idx], algorithm,
-                          workers, rep, pass_sizes=True, head_tail=head_tail)
+    def digests(ps: list[str], ss: list[int], rep: Reporter,
+                head_tail: int | None) -> list[str | None]:
+        rows = _hash_rows(client, ps, ss, algorithm, workers, rep, pass_sizes=True,
+                          head_tail=head_tail)
         return [r[2] if not r[5] else None for r in rows]
 
-    with Reporter(progress, desc="Finding duplicates", by_bytes=True) as rep:
-        partial = digests(to_hash, rep, partial_bytes)
-        groups2: dict[tuple[int, str], list[int]] = defaultdict(list)
-        for i, d in zip(to_hash, partial):
-            if d is not None:
-                groups2[(sizes[i], d)].append(i)
-        full_idx = [i for g in groups2.values() if len(g) > 1 for i in g]
-        full = digests(full_idx, rep, None)
-    digest_of = {i: d for i, d in zip(full_idx, full) if d is not None}
-    final: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for i, d in digest_of.items():
-        final[(sizes[i], d)].append(i)
-    rows: list[tuple[int, int, str | None, str, str | None]] = []
-    reclaimable = 0
-    group_no = 0
-    for (size, digest), members in sorted(final.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
-        if len(members) < 2:
-            continue
-        reclaimable += size * (len(members) - 1)
-        for i in sorted(members, key=lambda j: paths[j]):
-            rows.append((group_no, size, digest, paths[i], None))
-            same = inode.get(i)
-            for j in by_size[size]:
-                if j != i and same is not None and inode.get(j) == same:
-                    rows.append((group_no, size, digest, paths[j], paths[i]))
-        group_no += 1
-    for size, g in by_size.items():
-        if size in distinct:
-            continue
-        keys = {inode.get(i) for i in g}
-        if len(g) > 1 and len(keys) == 1 and None not in keys:
-            first = min(g, key=lambda j: paths[j])
-            rows.append((group_no, size, None, paths[first], None))
-            rows.extend((group_no, size, None, paths[j], paths[first]) for j in sorted(
-                g, key=lambda j: paths[j]) if j != first)
-            group_no += 1
-    df = pd.DataFrame(rows, columns=["group", "size", "digest", "path", "hardlink_of"])
-    df.attrs["reclaimable_bytes"] = reclaimable
-    df.attrs["errors"] = errors
-    return df
+    return _hash.duplicate_groups(
+        paths, sizes, include_empty=include_empty, partial_bytes=partial_bytes,
+        progress=progress, errors=errors, digests=digests,
+        stat_many=lambda ps: _list_where_visible(client, roots, _stats, ps))
 
 
 def _scan_columns(roots: list[str], filters: dict[str, Any]) -> tuple[list[str], list[int], Any]:

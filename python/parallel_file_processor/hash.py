@@ -16,7 +16,7 @@ import os
 import re
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -334,7 +334,6 @@ def find_duplicates(
     ``hardlink_of``; ``df.attrs["reclaimable_bytes"]`` is what removing all but one copy of
     each group would free. Empty files are left out unless ``include_empty``.
     """
-    import pandas as pd
 
     if client is not None:
         from . import distributed as _distributed
@@ -347,15 +346,34 @@ def find_duplicates(
                                                                            for r in root]
     scan = _core.scan_tree(roots, **filters)
     paths, _, sizes, _, _ = scan["files"]
-    # dev/ino for hard links: one stat each, only for files that share a size.
+    return duplicate_groups(
+        paths, sizes, include_empty=include_empty, partial_bytes=partial_bytes,
+        progress=progress, errors=scan["errors"],
+        stat_many=lambda ps: [_stat(p) for p in ps],
+        digests=lambda ps, ss, rep, head_tail: _digests(ps, ss, algorithm, workers, rep,
+                                                        head_tail=head_tail))
+
+
+StatMany = Callable[[list[str]], list[tuple[int, int, int, int] | None]]
+DigestMany = Callable[[list[str], list[int], Reporter, int | None], list[str | None]]
+
+
+def duplicate_groups(paths: list[str], sizes: list[int], *, include_empty: bool,
+                     partial_bytes: int, progress: ProgressArg, errors: Any,
+                     stat_many: StatMany, digests: DigestMany) -> pd.DataFrame:
+    """The grouping behind :func:`find_duplicates`, wherever the files are stat'ed and hashed
+    (``stat_many``, ``digests``: here, or on a cluster): by size, then head + tail, then a full
+    hash only where those agree; files on one inode are links, not copies."""
+    import pandas as pd
+
     by_size: dict[int, list[int]] = defaultdict(list)
     for i, s in enumerate(sizes):
         if s > 0 or include_empty:
             by_size[s].append(i)
+    # dev/ino for hard links: one stat each, only for files that share a size.
     candidates = [i for group in by_size.values() if len(group) > 1 for i in group]
     inode: dict[int, tuple[int, int]] = {}
-    for i in candidates:
-        st = _stat(paths[i])
+    for i, st in zip(candidates, stat_many([paths[i] for i in candidates])):
         if st is not None:
             inode[i] = (st[0], st[1])
     # Files that are all one inode need no hashing: they are links, not copies.
@@ -371,16 +389,15 @@ def find_duplicates(
                 to_hash.append(i)
     with Reporter(progress, desc="Finding duplicates", by_bytes=True) as rep:
         # Stage 2: head + tail.
-        partial = _digests([paths[i] for i in to_hash], [sizes[i] for i in to_hash], algorithm,
-                           workers, rep, head_tail=partial_bytes)
+        partial = digests([paths[i] for i in to_hash], [sizes[i] for i in to_hash], rep,
+                          partial_bytes)
         groups2: dict[tuple[int, str], list[int]] = defaultdict(list)
         for i, d in zip(to_hash, partial):
             if d is not None:
                 groups2[(sizes[i], d)].append(i)
         # Stage 3: a full hash, only where size and head + tail still agree.
         full_idx = [i for g in groups2.values() if len(g) > 1 for i in g]
-        full = _digests([paths[i] for i in full_idx], [sizes[i] for i in full_idx], algorithm,
-                        workers, rep)
+        full = digests([paths[i] for i in full_idx], [sizes[i] for i in full_idx], rep, None)
     digest_of = {i: d for i, d in zip(full_idx, full) if d is not None}
     final: dict[tuple[int, str], list[int]] = defaultdict(list)
     for i, d in digest_of.items():
@@ -413,7 +430,7 @@ def find_duplicates(
             group_no += 1
     df = pd.DataFrame(rows, columns=["group", "size", "digest", "path", "hardlink_of"])
     df.attrs["reclaimable_bytes"] = reclaimable
-    df.attrs["errors"] = scan["errors"]
+    df.attrs["errors"] = errors
     return df
 
 
