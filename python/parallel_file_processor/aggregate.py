@@ -596,8 +596,7 @@ def aggregate(
     ):
         if value not in allowed:
             raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-    pa = _require_pyarrow("aggregate()")
-    import pandas as pd
+    _require_pyarrow("aggregate()")
 
     files, root = _collect_files(files_or_dir, reader)
     report = AggregateReport(files=len(files))
@@ -635,8 +634,23 @@ def aggregate(
             if table is not None:
                 tables.append((label, table))
             rep.update(i, len(files))
+    return merge_tables(tables, report, schema=schema, dtype_conflict=dtype_conflict,
+                        source_column=source_column, output_path=output_path,
+                        overwrite=overwrite, errors_path=errors_path)
+
+
+def merge_tables(tables: list[tuple[str, Any]], report: AggregateReport, *, schema: str,
+                 dtype_conflict: str, source_column: str | None,
+                 output_path: PathLike | None, overwrite: bool,
+                 errors_path: PathLike | None) -> pd.DataFrame:
+    """Unify the read tables (``(label, pyarrow.Table)``, emptied as it goes), concatenate them
+    in Arrow, convert to pandas once, and write the outputs: the end of every aggregation,
+    wherever the files were read."""
+    import pandas as pd
+    import pyarrow as pa
+
     unified = _unify(tables, schema, dtype_conflict, report)
-    del tables
+    tables.clear()
     if unified:
         table = pa.concat_tables(
             [_with_source(t, label, source_column) if source_column else t for label, t in unified]

@@ -970,7 +970,7 @@ def aggregate(
 
     >>> aggregate(client, "/shared/csv", lazy=True).groupby("k").v.sum().compute()  # doctest: +SKIP
     """
-    from .aggregate import AggregateReport, _require_pyarrow, _unify, _with_source, _write_frame
+    from .aggregate import AggregateReport, _require_pyarrow, merge_tables
 
     for name, value, allowed in (
         ("schema", schema, ("union", "strict", "first")),
@@ -980,8 +980,7 @@ def aggregate(
     ):
         if value not in allowed:
             raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-    pa = _require_pyarrow("aggregate()")
-    import pandas as pd
+    _require_pyarrow("aggregate()")
 
     if isinstance(files_or_dir, (str, os.PathLike)):
         _check_visible(client, [os.fspath(files_or_dir)], strict=True)
@@ -1023,33 +1022,9 @@ def aggregate(
         position = {f: n for n, f in enumerate(files)}
         report.failed.sort(key=lambda e: position.get(os.fspath(e.path), 0))
         tables = [(label, t) for label, t in read if t is not None]
-    unified = _unify(tables, schema, dtype_conflict, report)
-    del tables
-    if unified:
-        table = pa.concat_tables(
-            [_with_source(t, label, source_column) if source_column else t
-             for label, t in unified]
-        )
-        del unified
-        report.rows = table.num_rows
-        df = table.to_pandas(self_destruct=True, split_blocks=True)
-        del table
-    else:
-        df = pd.DataFrame()
-    df.attrs["report"] = report
-    if output_path is not None:
-        _write_frame(df, output_path, overwrite=overwrite)
-    if errors_path is not None:
-        _write_frame(
-            pd.DataFrame(
-                [(str(e.path), e.error_type, e.message) for e in report.failed],
-                columns=["path", "error_type", "message"],
-            ),
-            errors_path,
-            overwrite=True,
-            fmt="csv",
-        )
-    return df
+    return merge_tables(tables, report, schema=schema, dtype_conflict=dtype_conflict,
+                        source_column=source_column, output_path=output_path,
+                        overwrite=overwrite, errors_path=errors_path)
 
 
 def _read_schemas(files: list[str], labels: list[str], reader: str, read_kwargs: dict[str, Any],
