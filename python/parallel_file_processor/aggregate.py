@@ -588,15 +588,8 @@ def aggregate(
             progress=progress,
             **read_kwargs,
         )
-    for name, value, allowed in (
-        ("schema", schema, ("union", "strict", "first")),
-        ("dtype_conflict", dtype_conflict, ("promote", "string", "error")),
-        ("on_bad_lines", on_bad_lines, ("error", "skip", "collect")),
-        ("reader", reader, ("auto", "csv", "tsv", "jsonl", "parquet")),
-    ):
-        if value not in allowed:
-            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-    _require_pyarrow("aggregate()")
+    check_policies(schema=schema, dtype_conflict=dtype_conflict, on_bad_lines=on_bad_lines,
+                   reader=reader)
 
     files, root = _collect_files(files_or_dir, reader)
     report = AggregateReport(files=len(files))
@@ -637,6 +630,19 @@ def aggregate(
     return merge_tables(tables, report, schema=schema, dtype_conflict=dtype_conflict,
                         source_column=source_column, output_path=output_path,
                         overwrite=overwrite, errors_path=errors_path)
+
+
+def check_policies(*, schema: str, dtype_conflict: str, on_bad_lines: str, reader: str) -> None:
+    """Reject an unknown policy before any file is read; pyarrow must be installed."""
+    for name, value, allowed in (
+        ("schema", schema, ("union", "strict", "first")),
+        ("dtype_conflict", dtype_conflict, ("promote", "string", "error")),
+        ("on_bad_lines", on_bad_lines, ("error", "skip", "collect")),
+        ("reader", reader, ("auto", "csv", "tsv", "jsonl", "parquet")),
+    ):
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    _require_pyarrow("aggregate()")
 
 
 def merge_tables(tables: list[tuple[str, Any]], report: AggregateReport, *, schema: str,

@@ -970,17 +970,10 @@ def aggregate(
 
     >>> aggregate(client, "/shared/csv", lazy=True).groupby("k").v.sum().compute()  # doctest: +SKIP
     """
-    from .aggregate import AggregateReport, _require_pyarrow, merge_tables
+    from .aggregate import AggregateReport, check_policies, merge_tables
 
-    for name, value, allowed in (
-        ("schema", schema, ("union", "strict", "first")),
-        ("dtype_conflict", dtype_conflict, ("promote", "string", "error")),
-        ("on_bad_lines", on_bad_lines, ("error", "skip", "collect")),
-        ("reader", reader, ("auto", "csv", "tsv", "jsonl", "parquet")),
-    ):
-        if value not in allowed:
-            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-    _require_pyarrow("aggregate()")
+    check_policies(schema=schema, dtype_conflict=dtype_conflict, on_bad_lines=on_bad_lines,
+                   reader=reader)
 
     if isinstance(files_or_dir, (str, os.PathLike)):
         _check_visible(client, [os.fspath(files_or_dir)], strict=True)
