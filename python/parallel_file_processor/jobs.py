@@ -64,9 +64,9 @@ class JobOutcome:
     dashboard: str | None = None
 
 
-def run_job(cfg: JobConfig) -> JobOutcome:
-    """Run a validated job; returns the batch, its summary and the files written."""
-    scanner = FileScanner(
+def job_scanner(cfg: JobConfig) -> FileScanner:
+    """The scanner a job's ``scan:`` section describes (sorted, so runs are repeatable)."""
+    return FileScanner(
         cfg.include_patterns or None,
         cfg.exclude_patterns or None,
         cfg.extensions or None,
@@ -76,6 +76,11 @@ def run_job(cfg: JobConfig) -> JobOutcome:
         skip_hidden=cfg.skip_hidden,
         sort=True,
     )
+
+
+def run_job(cfg: JobConfig) -> JobOutcome:
+    """Run a validated job; returns the batch, its summary and the files written."""
+    scanner = job_scanner(cfg)
     written: list[str] = []
     dashboard = None
     executor = None

@@ -32,23 +32,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load_job
-    from ..jobs import run_job
-    from ..scan import FileScanner
+    from ..jobs import job_scanner, run_job
 
     cfg = load_job(args.job)
     if args.scheduler:
         cfg.scheduler = args.scheduler
     if args.dry_run:
-        files = FileScanner(
-            cfg.include_patterns or None,
-            cfg.exclude_patterns or None,
-            cfg.extensions or None,
-            cfg.min_bytes,
-            cfg.max_bytes,
-            cfg.recursive,
-            skip_hidden=cfg.skip_hidden,
-            sort=True,
-        ).list_files(cfg.directory)
+        files = job_scanner(cfg).list_files(cfg.directory)
         print(f"job OK: {len(files)} files under {cfg.directory} -> processor {cfg.processor}")
         for f in files:
             print(f"  {f.relative_path}")
