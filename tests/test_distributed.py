@@ -102,7 +102,7 @@ def test_results_stream_and_progress_counts_every_item(client) -> None:
     pp = ParallelProcessor(square_or_fail, executor=client, batch_size=4)
     pp.on_progress(lambda done, total: seen.append((done, total)))
     batch = pp.process(list(range(30)))
-    assert seen[-1] == (30, 30) and len(seen) == 8  # one report per finished chunk
+    assert seen == [(n, 30) for n in range(1, 31)]  # once per item, as the seed's callback
     ordered = list(ParallelProcessor(square_or_fail, executor=client, batch_size=3)
                    .iter(range(20), ordered=True))
     assert [r.index for r in ordered] == list(range(20))

@@ -449,15 +449,20 @@ def test_batch_result_helpers() -> None:
 
 
 def test_workers_that_cannot_start_give_a_clear_error_not_a_loop() -> None:
-    # A script read from stdin cannot be re-imported by spawn/forkserver workers.
+    # Workers never import the main script, so a script on stdin works with spawn too; a real
+    # start-up failure (the initializer raises) is one clear error naming its cause.
     code = textwrap.dedent("""
         from parallel_file_processor import ParallelProcessor
-        from parallel_file_processor.engine import WorkerStartError
+        from parallel_file_processor.errors import WorkerStartError
         def f(x):
             return x
+        def broken_init():
+            raise RuntimeError("no model file")
+        pp = ParallelProcessor(f, "process_pool", max_workers=2, start_method="spawn")
+        print("spawn:", pp.process(range(10)).successful)
         try:
-            pp = ParallelProcessor(f, "process_pool", max_workers=2, start_method="spawn")
-            pp.process(range(10))
+            ParallelProcessor(f, "process_pool", max_workers=2,
+                              initializer=broken_init).process(range(10))
         except WorkerStartError as exc:
             print("clear error:", exc)
         pp = ParallelProcessor(f, "process_pool", start_method="fork")
@@ -465,5 +470,7 @@ def test_workers_that_cannot_start_give_a_clear_error_not_a_loop() -> None:
     """)
     res = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True,
                          timeout=120)
-    assert "clear error: worker processes die at start-up" in res.stdout, res.stderr[-2000:]
+    assert "spawn: 10" in res.stdout, res.stderr[-2000:]
+    assert "clear error: the initializer failed in a worker process: RuntimeError: no model file" \
+        in res.stdout, res.stderr[-2000:]
     assert "fork: 10" in res.stdout

@@ -32,24 +32,21 @@ from __future__ import annotations
 import heapq
 import os
 import pickle
-import threading
-import time
-import uuid
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import MissingExtraError, PFPError, WorkerCrashed
+from .errors import PathsNotVisibleError, SchedulerUnreachableError, WorkerCrashed
 from .progress import ProgressArg, Reporter
+from .runners.base import client_of
+from .runners.dask import check_visible, cli_client, dashboard_link, get_client, require_dask
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .engine import ChunkTask, ParallelProcessor
     from .hash import HashResult
     from .scan import ScanResult
-    from .types import ProcessingResult
 
 __all__ = [
     "PathsNotVisibleError",
@@ -61,19 +58,14 @@ __all__ = [
     "find_duplicates",
     "get_client",
     "hash_files",
-    "process",
-    "process_chunks",
     "require_dask",
     "scan",
 ]
 
 PathLike = str | os.PathLike[str]
 
-_EXTRA_HINT = "pip install 'parallel-file-processor[dask]'"
 #: shards per worker thread: enough to even out uneven shards, few enough to keep overhead low
 _SHARDS_PER_THREAD = 3
-#: chunks in flight per worker thread in the engine's sliding window
-_WINDOW_PER_THREAD = 3
 #: times a chunk or shard is resubmitted after its task was cancelled or killed workers
 _MAX_RESUBMITS = 3
 #: per-file cost, in bytes, used when balancing shards: opening a file costs about as much as
@@ -81,69 +73,8 @@ _MAX_RESUBMITS = 3
 _FILE_COST_BYTES = 64 * 1024
 
 
-class SchedulerUnreachableError(PFPError, ConnectionError):
-    """The Dask scheduler did not answer within the timeout."""
-
-
-class PathsNotVisibleError(PFPError, FileNotFoundError):
-    """Input paths are missing on some Dask workers (they need a shared file system)."""
-
-
-def require_dask() -> Any:
-    """Import ``distributed`` or explain which extra to install."""
-    try:
-        import distributed
-    except ImportError:
-        raise MissingExtraError(
-            f"running on a Dask cluster needs dask[distributed]: {_EXTRA_HINT}"
-        ) from None
-    return distributed
-
-
-def get_client(address: str, *, timeout: float = 10.0) -> Any:
-    """Connect to a running Dask scheduler, e.g. ``"tcp://scheduler:8786"``.
-
-    >>> client = get_client("tcp://127.0.0.1:8786", timeout=5)   # doctest: +SKIP
-
-    Raises :class:`SchedulerUnreachableError` (a ``ConnectionError``) naming the address when
-    the scheduler does not answer within ``timeout`` seconds.
-    """
-    distributed = require_dask()
-    try:
-        return distributed.Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise SchedulerUnreachableError(
-            f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
-            f"({type(exc).__name__}: {exc}); is `dask scheduler` running there?"
-        ) from None
-
-
-def cli_client(address: str | None) -> Any:
-    """For ``--scheduler ADDRESS``: a connected client (its dashboard link printed to stderr),
-    or None without an address."""
-    if not address:
-        return None
-    import sys
-
-    client = get_client(address)
-    link = dashboard_link(client)
-    if link:
-        print(f"dashboard: {link}", file=sys.stderr)
-    return client
-
-
-def dashboard_link(client: Any) -> str | None:
-    """The URL of the cluster's dashboard, or None when it has none."""
-    try:
-        link = _client_of(client).dashboard_link
-    except Exception:
-        return None
-    return str(link) if link else None
-
-
 def _client_of(executor: Any) -> Any:
-    """A ``Client`` from a ``Client`` or the ``ClientExecutor`` of ``client.get_executor()``."""
-    return getattr(executor, "_client", executor)
+    return client_of(executor)
 
 
 def _threads(client: Any) -> dict[str, int]:
@@ -161,43 +92,8 @@ def _total_threads(client: Any) -> int:
 # --- is the data there? -----------------------------------------------------------------------
 
 
-def _missing_paths(paths: list[str]) -> list[str]:
-    return [p for p in paths if not os.path.exists(p)]
-
-
 def _check_visible(client: Any, paths: Sequence[str], *, strict: bool) -> None:
-    """Ask every worker whether it sees ``paths``.
-
-    ``strict``: every path must exist on every worker (roots). Otherwise a path missing
-    everywhere is left for the job to report per file, as a local run would; only a path that
-    some workers (or this machine) see and others do not is an error.
-    """
-    if not paths:
-        return
-    distributed = require_dask()
-    probes = list(dict.fromkeys(paths))
-    try:
-        missing: dict[str, list[str]] = client.run(_missing_paths, probes)
-    except distributed.TimeoutError as exc:
-        raise SchedulerUnreachableError(f"Dask workers did not answer: {exc}") from None
-    if not missing:
-        raise PFPError("the Dask cluster has no workers")
-    absent: dict[str, list[str]] = defaultdict(list)
-    for worker, gone in missing.items():
-        for p in gone:
-            absent[p].append(worker)
-    if not strict:
-        absent = {
-            p: ws for p, ws in absent.items() if len(ws) < len(missing) or os.path.exists(p)
-        }
-    if absent:
-        path, workers = next(iter(absent.items()))
-        more = f" (and {len(absent) - 1} more path(s))" if len(absent) > 1 else ""
-        raise PathsNotVisibleError(
-            f"{path}{more} is not visible on Dask worker(s) {', '.join(sorted(workers))}: "
-            "input paths must exist at the same path on every worker (a shared file system "
-            "such as NFS)"
-        )
+    check_visible(client, paths, strict=strict)
 
 
 def _probes(paths: Sequence[str], limit: int = 64) -> list[str]:
@@ -330,202 +226,6 @@ def _run_shards(
         client.cancel(list(futures))
         raise
     return out
-
-
-# --- the engine -------------------------------------------------------------------------------
-
-#: initializer keys already run in this (worker) process
-_INITIALIZED: set[str] = set()
-_INIT_LOCK = threading.Lock()
-
-
-def _ensure_initialized(init: tuple[str, Callable[..., Any], tuple[Any, ...]] | None) -> None:
-    if init is None:
-        return
-    key, initializer, initargs = init
-    with _INIT_LOCK:
-        if key in _INITIALIZED:
-            return
-        initializer(*initargs)
-        _INITIALIZED.add(key)
-
-
-def _worker_id() -> str:
-    try:
-        from distributed import get_worker
-
-        return f"dask:{get_worker().address}:{threading.current_thread().name}"
-    except Exception:
-        return f"dask:{os.getpid()}"
-
-
-def _run_chunk_on_worker(
-    task: ChunkTask,
-    chunk: list[tuple[int, Any]],
-    timeout: float | None,
-    init: tuple[str, Callable[..., Any], tuple[Any, ...]] | None,
-) -> list[ProcessingResult[Any]]:
-    """One chunk on a Dask worker: the engine's ``run_chunk``, with the thread backend's
-    per-item timeout (a stuck item is marked ``timeout`` and left running in the background;
-    the chunk goes on without it)."""
-    from .engine import run_chunk
-
-    _ensure_initialized(init)
-    wid = _worker_id()
-    if timeout is None:
-        return run_chunk(task, chunk, worker_id=wid)
-    return _run_chunk_with_timeout(task, chunk, timeout, wid)
-
-
-def _run_chunk_with_timeout(
-    task: ChunkTask, chunk: list[tuple[int, Any]], timeout: float, wid: str
-) -> list[ProcessingResult[Any]]:
-    from .engine import _Slot, _timeout_result, run_item
-
-    results: list[ProcessingResult[Any]] = []
-    rest = chunk
-    while rest:
-        slot = _Slot()
-        finished: list[ProcessingResult[Any]] = []
-
-        def work(items: list[tuple[int, Any]] = rest, slot: _Slot = slot,
-                 finished: list[ProcessingResult[Any]] = finished) -> None:
-            for index, item in items:
-                if slot.abandoned:
-                    return
-                slot.index, slot.started = index, time.monotonic()
-                result = run_item(task, index, item, wid)
-                if slot.abandoned:
-                    return
-                finished.append(result)
-            slot.index = -1
-
-        thread = threading.Thread(target=work, name="pfp-dask-item", daemon=True)
-        thread.start()
-        while True:
-            thread.join(0.02)
-            if not thread.is_alive():
-                results.extend(finished)
-                rest = []
-                break
-            running = slot.index
-            if running >= 0 and time.monotonic() - slot.started > timeout:
-                slot.abandoned = True
-                pos = next(p for p, (index, _) in enumerate(rest) if index == running)
-                results.extend(r for r in finished[:pos])
-                results.append(_timeout_result(running, rest[pos][1], timeout, wid))
-                rest = rest[pos + 1 :]
-                break
-    return results
-
-
-def _dask_chunk_size(processor: ParallelProcessor[Any, Any], items: Any, threads: int) -> int:
-    if processor.batch_size:
-        return processor.batch_size
-    total = len(items) if hasattr(items, "__len__") else None
-    if total is None:
-        return 256
-    # A Dask task costs about a millisecond of scheduling: chunks are larger than locally.
-    return max(1, min(2048, total // (threads * 4) or 1))
-
-
-def process_chunks(
-    processor: ParallelProcessor[Any, Any], items: Iterable[Any]
-) -> Generator[list[ProcessingResult[Any]], None, None]:
-    """Run ``processor``'s function over ``items`` on the cluster of ``processor.executor``;
-    yield a list of results per finished chunk (in completion order)."""
-    distributed = require_dask()
-    from concurrent.futures import CancelledError
-
-    from distributed import KilledWorker
-
-    from .engine import _crashed_result, _executor_failure
-
-    client = _client_of(processor.executor)
-    threads = _total_threads(client)
-    task = processor._chunk_task()
-    init = None
-    if processor.initializer is not None:
-        init = (uuid.uuid4().hex, processor.initializer, tuple(processor.initargs))
-    timeout = processor.timeout
-    chunks: Iterator[list[tuple[int, Any]]] = processor._chunks(
-        items, _dask_chunk_size(processor, items, threads)
-    )
-    requeued: list[list[tuple[int, Any]]] = []
-    window = threads * _WINDOW_PER_THREAD
-    inflight: dict[Any, list[tuple[int, Any]]] = {}
-    #: chunk (first index, length) -> times it was cancelled under us (a cluster restart)
-    cancelled: dict[tuple[int, int], int] = defaultdict(int)
-    pending = distributed.as_completed(loop=client.loop)
-
-    def submit(chunk: list[tuple[int, Any]]) -> None:
-        fut = _submit(client, _run_chunk_on_worker, task, chunk, timeout, init)
-        inflight[fut] = chunk
-        pending.add(fut)
-
-    def refill() -> None:
-        while len(inflight) < window:
-            if requeued:
-                submit(requeued.pop())
-                continue
-            chunk = next(chunks, None)
-            if chunk is None:
-                return
-            submit(chunk)
-
-    try:
-        refill()
-        while inflight:
-            fut = next(pending)
-            chunk = inflight.pop(fut)
-            try:
-                part = _result(fut)
-            except KilledWorker:
-                # The chunk killed workers repeatedly: run its items one by one to find the
-                # culprit; an item that kills a worker on its own is recorded as crashed.
-                if len(chunk) == 1:
-                    index, item = chunk[0]
-                    part = [_crashed_result(index, item, "dask", "killed Dask workers")]
-                else:
-                    requeued.extend([pair] for pair in reversed(chunk))
-                    refill()
-                    continue
-            except CancelledError as exc:
-                # The cluster was restarted (client.restart()): the chunk runs again.
-                key = (chunk[0][0], len(chunk))
-                cancelled[key] += 1
-                if cancelled[key] <= _MAX_RESUBMITS:
-                    requeued.append(chunk)
-                    refill()
-                    continue
-                part = [_executor_failure(index, item, exc) for index, item in chunk]
-            except Exception as exc:  # the cluster failed the chunk (not an item's error)
-                part = [_executor_failure(index, item, exc) for index, item in chunk]
-            refill()
-            yield part
-    finally:
-        if inflight:
-            client.cancel(list(inflight))
-
-
-def process(
-    processor: ParallelProcessor[Any, Any], items: Iterable[Any], ordered: bool = False
-) -> Iterator[ProcessingResult[Any]]:
-    """:func:`process_chunks`, one result at a time (``ordered=True``: in input order)."""
-    if not ordered:
-        for part in process_chunks(processor, items):
-            yield from part
-        return
-    pending: dict[int, ProcessingResult[Any]] = {}
-    next_index = 0
-    for part in process_chunks(processor, items):
-        for result in part:
-            pending[result.index] = result
-        while next_index in pending:
-            yield pending.pop(next_index)
-            next_index += 1
-    for index in sorted(pending):
-        yield pending.pop(index)
 
 
 # --- listing ----------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ written against the seed API keeps working, and also :class:`PFPError` for a cat
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "PFPError",
     "RootNotADirectoryError",
@@ -20,6 +22,10 @@ __all__ = [
     "ConfigError",
     "SchemaError",
     "MissingExtraError",
+    "WorkerStartError",
+    "SchedulerUnreachableError",
+    "PathsNotVisibleError",
+    "BatchInterrupted",
 ]
 
 
@@ -73,3 +79,27 @@ class SchemaError(PFPError, ValueError):
 
 class MissingExtraError(PFPError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class WorkerStartError(PFPError, RuntimeError):
+    """Worker processes die before running anything (a broken initializer, a missing module)."""
+
+
+class SchedulerUnreachableError(PFPError, ConnectionError):
+    """The Dask scheduler did not answer in time; the message names its address."""
+
+
+class PathsNotVisibleError(PFPError, FileNotFoundError):
+    """Inputs a Dask worker cannot see (the cluster needs a shared file system)."""
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: pending items were cancelled; ``.result`` holds what completed.
+
+    The one exception not under :class:`PFPError`: it is a ``KeyboardInterrupt``, so code that
+    catches ``Exception`` does not swallow Ctrl-C.
+    """
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(f"interrupted after {result.successful + result.failed} items")
+        self.result = result

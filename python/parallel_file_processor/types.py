@@ -59,20 +59,48 @@ class ProcessingMode(Enum):
         return None
 
 
-@dataclass(slots=True)
 class FileInfo:
     """File metadata container (the seed's fields), able to read its file.
 
-    ``read_bytes()`` / ``read_text()`` return bytes prefetched by the Rust core when the engine runs
-    with ``prefetch=True``, so they do not block on I/O; otherwise they read the file.
+    ``path`` is a :class:`pathlib.Path`, built the first time it is read: the scanner hands over
+    the path as a string, so a million FileInfo objects cost what their strings cost.
+    ``read_bytes()`` / ``read_text()`` return bytes prefetched by the Rust core when the engine
+    runs with ``prefetch=True``, so they do not block on I/O; otherwise they read the file.
     """
 
-    path: Path
-    size_bytes: int
-    modified_time: float
-    extension: str
-    relative_path: str | None = None
-    _data: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    __slots__ = ("_path", "size_bytes", "modified_time", "extension", "relative_path", "_data")
+    __match_args__ = ("path", "size_bytes", "modified_time", "extension", "relative_path")
+
+    def __init__(
+        self,
+        path: Path | str,
+        size_bytes: int,
+        modified_time: float,
+        extension: str,
+        relative_path: str | None = None,
+    ) -> None:
+        self._path = path
+        self.size_bytes = size_bytes
+        self.modified_time = modified_time
+        self.extension = extension
+        self.relative_path = relative_path
+        self._data: bytes | None = None
+
+    @property
+    def path(self) -> Path:
+        p = self._path
+        if type(p) is str:
+            p = self._path = Path(p)
+        return p  # type: ignore[return-value]
+
+    @path.setter
+    def path(self, value: Path | str) -> None:
+        self._path = value
+
+    @property
+    def path_str(self) -> str:
+        """The path as a string, without building a :class:`~pathlib.Path`."""
+        return os.fspath(self._path)
 
     @classmethod
     def from_path(cls, path: Path | str, base_path: Path | str | None = None) -> FileInfo:
@@ -80,17 +108,33 @@ class FileInfo:
         path = Path(path)
         st = path.stat()
         relative = str(path.relative_to(base_path)) if base_path else None
-        return cls(
-            path=path,
-            size_bytes=st.st_size,
-            modified_time=st.st_mtime,
-            extension=path.suffix.lower(),
-            relative_path=relative,
-        )
+        return cls(path, st.st_size, st.st_mtime, path.suffix.lower(), relative)
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return os.path.basename(os.fspath(self._path))
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (os.fspath(self._path), self.size_bytes, self.modified_time, self.extension,
+                self.relative_path)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(os.fspath(self._path))
+
+    def __repr__(self) -> str:
+        return (f"FileInfo(path={self.path!r}, size_bytes={self.size_bytes!r}, "
+                f"modified_time={self.modified_time!r}, extension={self.extension!r}, "
+                f"relative_path={self.relative_path!r})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Prefetched bytes stay behind: a copy sent to another process reads its own file.
+        return (FileInfo, (self._path, self.size_bytes, self.modified_time, self.extension,
+                           self.relative_path))
 
     def read_bytes(self) -> bytes:
         """The file's bytes: prefetched ones if the engine read ahead, else read now.
@@ -102,7 +146,7 @@ class FileInfo:
             self._data = None
             return data
         # Plain descriptor reads sized from the scan: no buffered-reader object per file.
-        fd = os.open(self.path, _O_READ)
+        fd = os.open(self._path, _O_READ)
         try:
             first = os.read(fd, max(self.size_bytes, 0) + 1)
             if not first:
@@ -118,8 +162,17 @@ class FileInfo:
         """The file's text, decoded from :meth:`read_bytes`."""
         return self.read_bytes().decode(encoding, errors)
 
+    def set_prefetched(self, data: bytes | None) -> None:
+        """Hand over bytes read ahead (used by the engine's read-ahead)."""
+        self._data = data
+
+    @property
+    def prefetched(self) -> bool:
+        """Whether bytes read ahead are waiting for :meth:`read_bytes`."""
+        return self._data is not None
+
     def __fspath__(self) -> str:
-        return os.fspath(self.path)
+        return os.fspath(self._path)
 
 
 @dataclass(slots=True, frozen=True)
@@ -185,6 +238,9 @@ class BatchResult(Generic[T]):
     peak_memory_mb: float | None = None
     worker_peak_memory_mb: dict[str, float] = field(default_factory=dict)
     total_bytes: int = 0
+    #: what the workers went through: ``abandoned_threads`` (stuck in calls that timed out),
+    #: ``worker_restarts`` (process workers replaced after a crash, timeout or recycling)
+    runner_stats: dict[str, int] = field(default_factory=dict)
 
     @property
     def success_rate(self) -> float:
