@@ -61,13 +61,13 @@ def test_export_round_trips(batch, tmp_path: Path) -> None:
     assert errs["error_type"].tolist() == ["ValueError"]
 
 
-def test_exports_refuse_to_overwrite_unless_asked(batch, tmp_path: Path) -> None:
+def test_exports_replace_like_the_seed_or_refuse_when_asked(batch, tmp_path: Path) -> None:
     target = tmp_path / "results.csv"
     target.write_text("precious")
     with pytest.raises(TargetExistsError):
-        ResultAggregator(batch).export_csv(target)
+        ResultAggregator(batch).export_csv(target, overwrite=False)
     assert target.read_text() == "precious"
-    ResultAggregator(batch).export_csv(target, overwrite=True)
+    ResultAggregator(batch).export_csv(target)  # the seed's call, re-run: replaced atomically
     assert target.read_text().startswith("file_path")
 
 

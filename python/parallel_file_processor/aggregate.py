@@ -67,7 +67,7 @@ def atomic_writer(
         raise
 
 
-def _write_frame(
+def write_frame(
     df: pd.DataFrame, path: PathLike, *, overwrite: bool, fmt: str | None = None
 ) -> Path:
     target = Path(path)
@@ -114,6 +114,9 @@ def _require_pyarrow(what: str) -> Any:
 class ResultAggregator:
     """Aggregate and export batch processing results (the seed's class).
 
+    Exports replace their file as the seed's did, but atomically (a temporary file renamed
+    into place once complete); ``overwrite=False`` refuses an existing file instead.
+
     >>> from parallel_file_processor import ParallelProcessor
     >>> batch = ParallelProcessor(lambda x: {"double": 2 * x}).process([1, 2, 3])
     >>> ResultAggregator(batch).to_dataframe()["result_double"].tolist()
@@ -147,7 +150,7 @@ class ResultAggregator:
             }
             if not is_file:
                 row["item"] = repr(r.item) if r.item is not None else None
-            if r.success and isinstance(r.result, dict):
+            if isinstance(r.result, dict):  # failed items may carry one too (extraction)
                 for k, v in r.result.items():
                     if not str(k).startswith("_"):
                         row[f"result_{k}"] = v
@@ -166,7 +169,11 @@ class ResultAggregator:
             "attempts",
             "worker_id",
         ]
-        return pd.DataFrame(rows, columns=None if rows else columns)
+        df = pd.DataFrame(rows, columns=None if rows else columns)
+        for key in self.batch_result.result_keys:  # same columns whether items succeed or not
+            if f"result_{key}" not in df.columns:
+                df[f"result_{key}"] = pd.Series(dtype="object")
+        return df
 
     def summary(self) -> dict[str, Any]:
         """Totals, success rate, durations, throughput (files/s, MB/s), peak memory and the
@@ -200,29 +207,29 @@ class ResultAggregator:
             "errors": b.errors[:10],
         }
 
-    def export_csv(self, path: PathLike, *, overwrite: bool = False) -> Path:
+    def export_csv(self, path: PathLike, *, overwrite: bool = True) -> Path:
         """Write :meth:`to_dataframe` as CSV (atomically)."""
-        return _write_frame(self.to_dataframe(), path, overwrite=overwrite, fmt="csv")
+        return write_frame(self.to_dataframe(), path, overwrite=overwrite, fmt="csv")
 
-    def export_json(self, path: PathLike, *, overwrite: bool = False) -> Path:
+    def export_json(self, path: PathLike, *, overwrite: bool = True) -> Path:
         """Write :meth:`summary` as JSON (atomically), as the seed does."""
         with atomic_writer(path, overwrite=overwrite) as f:
             json.dump(self.summary(), f, indent=2, default=str)
             f.write("\n")
         return Path(path)
 
-    def export_jsonl(self, path: PathLike, *, overwrite: bool = False) -> Path:
+    def export_jsonl(self, path: PathLike, *, overwrite: bool = True) -> Path:
         """Write one JSON object per item (JSON Lines)."""
-        return _write_frame(self.to_dataframe(), path, overwrite=overwrite, fmt="jsonl")
+        return write_frame(self.to_dataframe(), path, overwrite=overwrite, fmt="jsonl")
 
-    def export_parquet(self, path: PathLike, *, overwrite: bool = False) -> Path:
+    def export_parquet(self, path: PathLike, *, overwrite: bool = True) -> Path:
         """Write :meth:`to_dataframe` as Parquet (needs pyarrow)."""
-        return _write_frame(self.to_dataframe(), path, overwrite=overwrite, fmt="parquet")
+        return write_frame(self.to_dataframe(), path, overwrite=overwrite, fmt="parquet")
 
-    def export_errors_csv(self, path: PathLike, *, overwrite: bool = False) -> Path:
+    def export_errors_csv(self, path: PathLike, *, overwrite: bool = True) -> Path:
         """Write the failed items (path, error type, message, attempts...) so they can be
         re-run alone."""
-        return _write_frame(self.batch_result.errors_df(), path, overwrite=overwrite, fmt="csv")
+        return write_frame(self.batch_result.errors_df(), path, overwrite=overwrite, fmt="csv")
 
     def combine_dataframes(self) -> pd.DataFrame:
         """Concatenate the results that are DataFrames (the seed's method)."""
@@ -669,9 +676,9 @@ def merge_tables(tables: list[tuple[str, Any]], report: AggregateReport, *, sche
         df = pd.DataFrame()
     df.attrs["report"] = report
     if output_path is not None:
-        _write_frame(df, output_path, overwrite=overwrite)
+        write_frame(df, output_path, overwrite=overwrite)
     if errors_path is not None:
-        _write_frame(
+        write_frame(
             pd.DataFrame(
                 [(str(e.path), e.error_type, e.message) for e in report.failed],
                 columns=["path", "error_type", "message"],

@@ -29,6 +29,8 @@ class JobConfig:
     min_bytes: int = 0
     max_bytes: int | None = None
     skip_hidden: bool = False
+    #: a built-in or MODULE:FUNCTION; unnamed, a job with ``output.combined_output`` merges
+    #: the scanned tables into it (``aggregate``, as the seed's YAML means), else ``file_info``
     processor: str = "file_info"
     options: dict[str, Any] = field(default_factory=dict)
     mode: str = "thread_pool"
@@ -42,11 +44,15 @@ class JobConfig:
     summary_json: Path | None = None
     combined_output: Path | None = None
     errors_csv: Path | None = None
-    overwrite: bool = False
+    #: outputs are the job's own: a re-run replaces them (atomically) unless this is false
+    overwrite: bool = True
     progress: bool = True
     show_eta: bool = True
-    #: the job file's folder: relative paths in ``processing.options`` are taken from here
+    #: where relative paths are taken from: the job file's folder, or the working directory
+    #: when the scan directory exists only from there (the seed's config/job.yaml beside data/)
     base_dir: Path = field(default_factory=lambda: Path("."))
+    #: the job file's folder (``MODULE:FUNCTION`` processors are also looked up here)
+    job_dir: Path = field(default_factory=lambda: Path("."))
 
 
 def _is_int(v: Any) -> bool:
@@ -147,8 +153,11 @@ def parse_job(data: Any, base_dir: Path | str = ".") -> JobConfig:
                           "processor")
     if errors:
         raise ConfigError("invalid job file:\n  " + "\n  ".join(errors))
-    base = Path(base_dir)
+    job_dir = Path(base_dir)
     scan, proc_s = data["scan"], data.get("processing", {})
+    base = job_dir
+    if not (job_dir / scan["directory"]).exists() and Path(scan["directory"]).exists():
+        base = Path(".")  # written relative to where the job is run from, as the seed's is
     out, prog = data.get("output", {}), data.get("progress", {})
     limits = scan.get("size_limits", {})
 
@@ -164,7 +173,8 @@ def parse_job(data: Any, base_dir: Path | str = ".") -> JobConfig:
         min_bytes=limits.get("min_bytes") or 0,
         max_bytes=limits.get("max_bytes"),
         skip_hidden=scan.get("skip_hidden", False),
-        processor=proc_s.get("processor", "file_info"),
+        processor=proc_s.get("processor")
+        or ("aggregate" if out.get("combined_output") else "file_info"),
         options=proc_s.get("options", {}),
         mode=proc_s.get("mode", "thread_pool"),
         max_workers=proc_s.get("max_workers"),
@@ -177,10 +187,11 @@ def parse_job(data: Any, base_dir: Path | str = ".") -> JobConfig:
         summary_json=path(out.get("summary_json")),
         combined_output=path(out.get("combined_output")),
         errors_csv=path(out.get("errors_csv")),
-        overwrite=out.get("overwrite", False),
+        overwrite=out.get("overwrite", True),
         progress=prog.get("enabled", True),
         show_eta=prog.get("show_eta", True),
         base_dir=base,
+        job_dir=job_dir,
     )
 
 

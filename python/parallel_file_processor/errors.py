@@ -26,6 +26,7 @@ __all__ = [
     "SchedulerUnreachableError",
     "PathsNotVisibleError",
     "BatchInterrupted",
+    "FunctionLoadError",
 ]
 
 
@@ -79,6 +80,10 @@ class SchemaError(PFPError, ValueError):
 
 class MissingExtraError(PFPError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class FunctionLoadError(PFPError, ImportError):
+    """A ``MODULE:FUNCTION`` could not be loaded; the message names it and the cause."""
 
 
 class WorkerStartError(PFPError, RuntimeError):

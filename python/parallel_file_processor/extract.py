@@ -250,6 +250,9 @@ def extract_all_zips(directory: PathLike, output_directory: PathLike, *,
     >>> batch.successful, batch.failed                                 # doctest: +SKIP
     """
     started = time.perf_counter()
+    # The seed's call refreshes its output on a re-run (atomically: each archive's folder is
+    # replaced in one rename once it extracted whole); extract_zips keeps its safe default.
+    options.setdefault("if_exists", "overwrite")
     results = extract_zips(directory, output_directory, workers=max_workers, **options)
     base = Path(directory) if Path(directory).is_dir() else None
     batch = batch_from_results(results, base=base)
@@ -261,7 +264,8 @@ def batch_from_results(results: list[ArchiveResult], files: list[FileInfo] | Non
                        base: Path | None = None) -> BatchResult[dict[str, Any]]:
     """Per-archive results as a :class:`BatchResult` (the seed's result dicts; failures
     recorded with their error type), e.g. for :class:`ResultAggregator`."""
-    batch: BatchResult[dict[str, Any]] = BatchResult(total_files=len(results))
+    batch: BatchResult[dict[str, Any]] = BatchResult(
+        total_files=len(results), result_keys=["source", "destination", "files_extracted"])
     for i, r in enumerate(results):
         if files is not None:
             info = files[i]
@@ -271,8 +275,8 @@ def batch_from_results(results: list[ArchiveResult], files: list[FileInfo] | Non
             info = FileInfo(r.archive, 0, 0.0, r.archive.suffix.lower(), r.archive.name)
         if r.status == "failed":
             pr: ProcessingResult[dict[str, Any]] = ProcessingResult(
-                info, False, None, f"{r.error_type}: {r.error}", 0.0, error_type=r.error_type,
-                status=Status.FAILED, index=i, item=r.archive)
+                info, False, {**r.to_dict(), "files_extracted": 0}, f"{r.error_type}: {r.error}",
+                0.0, error_type=r.error_type, status=Status.FAILED, index=i, item=r.archive)
         else:
             pr = ProcessingResult(info, True, r.to_dict(), None, 0.0, index=i, item=r.archive,
                                   status=Status.SKIPPED if r.status == "skipped" else Status.OK)

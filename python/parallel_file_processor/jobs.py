@@ -9,18 +9,23 @@ every archive safely; ``options: {output_directory: out/, if_exists: skip, layou
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from .aggregate import ResultAggregator, aggregate
+from .aggregate import ResultAggregator, aggregate, write_frame
 from .config import JobConfig
 from .engine import FileProcessor
+from .errors import FunctionLoadError
 from .scan import FileScanner
 from .types import BatchResult, FileInfo
 
-__all__ = ["run_job", "JobOutcome", "csv_stats", "file_info"]
+__all__ = ["run_job", "JobOutcome", "csv_stats", "file_info", "load_function"]
 
 
 def file_info(f: FileInfo) -> dict[str, Any]:
@@ -48,12 +53,56 @@ BUILTINS: dict[str, Callable[[FileInfo], Any]] = {"file_info": file_info, "csv_s
 NATIVE_JOBS = ("aggregate", "hash", "unzip")
 
 
-def resolve_processor(name: str) -> Callable[[FileInfo], Any]:
+def load_function(spec: str, *, search: Path | str | None = None) -> Callable[..., Any]:
+    """``package.module:function`` (or a path ``file.py:function``) to the function object.
+
+    Modules are looked up like ``python -m`` does (the working directory first), then in
+    ``search`` (a job file's folder). Anything that goes wrong is a :class:`FunctionLoadError`
+    naming the spec and the cause.
+    """
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise FunctionLoadError(f"expected MODULE:FUNCTION, got {spec!r}")
+    if module_name.endswith(".py"):
+        path = Path(module_name)
+        if not path.is_absolute() and search is not None and not path.exists():
+            path = Path(search) / path
+        path = path.resolve()
+        if not path.is_file():
+            raise FunctionLoadError(f"{spec}: no such file: {path}")
+        _on_path(str(path.parent))
+        module_name = path.stem
+    else:
+        if "" not in sys.path and "." not in sys.path:
+            _on_path("")  # like `python -m`: modules in the working directory
+        if search is not None:
+            _on_path(str(Path(search).resolve()), front=False)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise FunctionLoadError(
+            f"{spec}: cannot import module {module_name!r} ({type(exc).__name__}: {exc})"
+        ) from None
+    fn = getattr(module, attr, None)
+    if fn is None:
+        raise FunctionLoadError(f"{spec}: module {module_name!r} has no attribute {attr!r}")
+    if not callable(fn):
+        raise FunctionLoadError(f"{spec} is not callable")
+    return fn  # type: ignore[no-any-return]
+
+
+def _on_path(folder: str, *, front: bool = True) -> None:
+    if folder not in sys.path:
+        if front:
+            sys.path.insert(0, folder)
+        else:
+            sys.path.append(folder)
+
+
+def resolve_processor(name: str, search: Path | str | None = None) -> Callable[[FileInfo], Any]:
     if name in BUILTINS:
         return BUILTINS[name]
-    from .commands.process import load_function
-
-    return load_function(name)
+    return load_function(name, search=search)
 
 
 @dataclass
@@ -98,20 +147,13 @@ def run_job(cfg: JobConfig) -> JobOutcome:
         started = time.perf_counter()
         files = scanner.list_files(cfg.directory)
         df = aggregate([f.path for f in files], workers=cfg.max_workers, client=executor)
-        report = df.attrs["report"]
-        batch = BatchResult(total_files=len(files))
-        batch.successful = len(files) - len(report.failed)
-        batch.failed = len(report.failed)
-        batch.errors = [str(e) for e in report.failed]
+        batch = _aggregate_batch(files, df)
         batch.total_duration_seconds = time.perf_counter() - started
-        batch.total_bytes = sum(f.size_bytes for f in files)
         if cfg.combined_output is not None:
-            from .aggregate import _write_frame
-
-            _write_frame(df, cfg.combined_output, overwrite=cfg.overwrite)
+            write_frame(df, cfg.combined_output, overwrite=cfg.overwrite)
             written.append(str(cfg.combined_output))
     else:
-        fn = resolve_processor(cfg.processor)
+        fn = resolve_processor(cfg.processor, cfg.job_dir)
         if cfg.options:
             from functools import partial
 
@@ -133,9 +175,7 @@ def run_job(cfg: JobConfig) -> JobOutcome:
             combined = agg.combine_dataframes()
             if combined.empty:
                 combined = agg.to_dataframe()
-            from .aggregate import _write_frame
-
-            _write_frame(combined, cfg.combined_output, overwrite=cfg.overwrite)
+            write_frame(combined, cfg.combined_output, overwrite=cfg.overwrite)
             written.append(str(cfg.combined_output))
     agg = ResultAggregator(batch)
     if cfg.results_csv is not None:
@@ -148,6 +188,26 @@ def run_job(cfg: JobConfig) -> JobOutcome:
         agg.export_errors_csv(cfg.errors_csv, overwrite=True)
         written.append(str(cfg.errors_csv))
     return JobOutcome(batch, agg.summary(), written, dashboard)
+
+
+def _aggregate_batch(files: list[FileInfo], df: Any) -> BatchResult[Any]:
+    """One result per merged file: its rows, or why it failed."""
+    from .types import ProcessingResult, Status
+
+    report = df.attrs["report"]
+    failed = {os.fspath(e.path): e for e in report.failed}
+    rows = df["_source_file"].value_counts().to_dict() if "_source_file" in df else {}
+    batch: BatchResult[Any] = BatchResult(total_files=len(files))
+    for i, f in enumerate(files):
+        e = failed.get(f.path_str)
+        if e is None:
+            batch.add(ProcessingResult(f, True, {"rows": int(rows.get(f.path_str, 0))},
+                                       index=i, item=f))
+        else:
+            batch.add(ProcessingResult(f, False, None, e.message, error_type=e.error_type,
+                                       status=Status.FAILED, index=i, item=f))
+        batch.total_bytes += f.size_bytes
+    return batch
 
 
 def _option_path(cfg: JobConfig, key: str, *, required: bool = False) -> Any:

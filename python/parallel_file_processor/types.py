@@ -241,6 +241,9 @@ class BatchResult(Generic[T]):
     #: what the workers went through: ``abandoned_threads`` (stuck in calls that timed out),
     #: ``worker_restarts`` (process workers replaced after a crash, timeout or recycling)
     runner_stats: dict[str, int] = field(default_factory=dict)
+    #: keys every item's result dict has (extraction: ``source``, ``destination``,
+    #: ``files_extracted``): results tables keep their columns even when no item succeeded
+    result_keys: list[str] = field(default_factory=list)
 
     @property
     def success_rate(self) -> float:

@@ -4,37 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ._output import add_format_options, progress_enabled, report_errors, write_frame
 from .scan import add_filter_options, filter_kwargs
-
-
-def load_function(spec: str) -> Callable[..., Any]:
-    """``package.module:function`` (or a path ``file.py:function``) to the function object."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"expected MODULE:FUNCTION, got {spec!r}")
-    if module_name.endswith(".py"):
-        import importlib.util
-
-        path = Path(module_name).resolve()
-        if not path.exists():
-            raise FileNotFoundError(f"no such file: {module_name}")
-        sys.path.insert(0, str(path.parent))
-        module_name = path.stem
-    elif "" not in sys.path and "." not in sys.path:
-        sys.path.insert(0, "")  # like `python -m`: modules in the working directory
-    module = importlib.import_module(module_name)
-    try:
-        fn = getattr(module, attr)
-    except AttributeError:
-        raise ValueError(f"{module_name} has no function {attr!r}") from None
-    if not callable(fn):
-        raise ValueError(f"{spec} is not callable")
-    return fn  # type: ignore[no-any-return]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -78,6 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..aggregate import ResultAggregator
     from ..engine import FileProcessor
+    from ..jobs import load_function
     from ..scan import FileScanner
 
     fn = load_function(args.function)

@@ -121,7 +121,8 @@ def _picklable(r: ProcessingResult[Any]) -> ProcessingResult[Any]:
 
 def _worker_main(conn: Connection, state: Any, task: ChunkTask, setup: bytes | None) -> None:
     """A worker: runs chunks sent over ``conn``, reports the running item in ``state`` (shared
-    memory: index, start time) and flushes results at least every 0.1 s."""
+    memory: index, start time; the parent sets the third slot to stop the run) and flushes
+    results at least every 0.1 s."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _exit_with_parent()
     wid = f"pid:{os.getpid()}"
@@ -144,6 +145,9 @@ def _worker_main(conn: Connection, state: Any, task: ChunkTask, setup: bytes | N
             for index, item in chunk:
                 state[0], state[1] = float(index), time.monotonic()
                 results.append(run_item(task, index, item, wid))
+                if state[2]:  # the run is stopping (Ctrl-C): hand over what finished, end
+                    _send(conn, ("partial", chunk_id, results, 0.0))
+                    return
                 if time.monotonic() - last_flush > _FLUSH_S:
                     _send(conn, ("partial", chunk_id, results, 0.0))
                     results, last_flush = [], time.monotonic()
@@ -209,7 +213,7 @@ class ProcessRunner(Runner):
 
     def _spawn(self) -> _Worker:
         parent, child = self.ctx.Pipe()
-        state = self.ctx.RawArray("d", 2)
+        state = self.ctx.RawArray("d", 3)
         state[0] = -1.0
         proc = self.ctx.Process(target=_worker_main, args=(child, state, self.task, self._setup),
                                 daemon=True, name="pfp-worker")
@@ -344,11 +348,25 @@ class ProcessRunner(Runner):
         return self.max_memory_mb is not None and self._rss_mb(w) > self.max_memory_mb
 
     def stop(self) -> list[Event]:
+        """Ctrl-C: every worker hands over what it finished (and the item it is running, if
+        that ends within ~0.2 s), then all are killed."""
         events: list[Event] = []
-        for w in self._pool:
-            if w.shard is not None:
+        busy = [w for w in self._pool if w.shard is not None]
+        for w in busy:
+            w.state[2] = 1.0
+        deadline = time.monotonic() + 0.2
+        while busy and time.monotonic() < deadline:
+            handles = {w.conn: w for w in busy} | {w.proc.sentinel: w for w in busy}
+            for h in wait_connections(list(handles), timeout=deadline - time.monotonic()):
+                w = handles[h]
                 with contextlib.suppress(WorkerStartError):
-                    self._drain(w, events)
+                    alive = self._drain(w, events)
+                if not alive or not w.proc.is_alive() or w.shard is None:
+                    if w in busy:
+                        busy.remove(w)
+        for w in busy:
+            with contextlib.suppress(WorkerStartError):
+                self._drain(w, events)
         self.close(kill=True)
         return events
 
