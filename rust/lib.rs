@@ -7,6 +7,7 @@
 pub mod error;
 pub mod extract;
 pub mod hash;
+pub mod output;
 pub mod pool;
 pub mod prefetch;
 pub mod progress;
@@ -20,6 +21,7 @@ mod py;
 fn _core(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
     use pyo3::types::PyModuleMethods;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    py::fileinfo::register(m)?;
     py::scan::register(m)?;
     py::prefetch::register(m)?;
     py::hash::register(m)?;

@@ -1,27 +1,28 @@
-//! Filtered directory scanning on top of `walkdir`.
+//! Filtered directory scanning: a parallel walker over `openat`/`readdir`/`fstatat`.
 //!
 //! Speed comes from deciding as much as possible from the directory entry alone: the name is
 //! matched against one compiled `GlobSet`, the extension against a small set, and the type comes
 //! from `d_type`; `stat` runs only for entries that passed those tests and only when a size or
-//! time filter or the caller needs it. Large trees are split into subtrees walked in parallel
-//! by rayon, each by its own `walkdir` walker.
+//! time filter or the caller needs it, relative to the open directory. Every directory is a
+//! task on a work-stealing rayon pool, so lopsided trees keep every thread busy, and what each
+//! directory held can be handed to a consumer at once ([`scan_with`]) instead of after the walk.
 //!
 //! Errors on single entries (permission denied, vanished, broken links, loops) never abort a
 //! scan: they are collected in [`ScanOutput::errors`]. Only a missing or non-directory root and
 //! a bad glob are fatal.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use rayon::prelude::*;
-use walkdir::WalkDir;
 
 use crate::error::FileError;
 use crate::progress::Progress;
@@ -106,19 +107,14 @@ impl Kind {
         }
     }
 
-    fn of(ft: &fs::FileType) -> Option<Kind> {
-        if ft.is_file() {
-            Some(Kind::File)
-        } else if ft.is_fifo() {
-            Some(Kind::Fifo)
-        } else if ft.is_socket() {
-            Some(Kind::Socket)
-        } else if ft.is_block_device() {
-            Some(Kind::BlockDevice)
-        } else if ft.is_char_device() {
-            Some(Kind::CharDevice)
-        } else {
-            None
+    fn of_dtype(d_type: u8) -> Option<Kind> {
+        match d_type {
+            libc::DT_REG => Some(Kind::File),
+            libc::DT_FIFO => Some(Kind::Fifo),
+            libc::DT_SOCK => Some(Kind::Socket),
+            libc::DT_BLK => Some(Kind::BlockDevice),
+            libc::DT_CHR => Some(Kind::CharDevice),
+            _ => None,
         }
     }
 }
@@ -139,9 +135,13 @@ pub struct Entry {
 impl Entry {
     /// The path relative to its root.
     pub fn relative<'a>(&'a self, roots: &[PathBuf]) -> &'a Path {
-        self.path
-            .strip_prefix(&roots[self.root as usize])
-            .unwrap_or(&self.path)
+        let root = &roots[self.root as usize];
+        let bytes = self.path.as_os_str().as_bytes();
+        if bytes.starts_with(root.as_os_str().as_bytes()) {
+            let start = rel_start(root).min(bytes.len());
+            return Path::new(OsStr::from_bytes(&bytes[start..]));
+        }
+        &self.path
     }
 
     /// The extension the way Python's `PurePath.suffix.lower()` gives it (`".gz"`, or `""`).
@@ -337,36 +337,38 @@ impl<'a> Filter<'a> {
     }
 }
 
-/// Everything one walker collects; merged at the end.
-#[derive(Default)]
-struct Part {
-    files: Vec<Entry>,
-    special: Vec<Entry>,
-    errors: Vec<FileError>,
-    seen: u64,
-    cancelled: bool,
+/// What one directory contributed: handed to the sink as soon as the directory is read.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub files: Vec<Entry>,
+    /// FIFOs, sockets and devices that matched the name filters but were not listed.
+    pub special: Vec<Entry>,
+    pub errors: Vec<FileError>,
+    /// Directory entries looked at, matched or not.
+    pub seen: u64,
+    /// Where the directory comes in a sequential walk (root, then the position of each
+    /// directory among its parent's entries): sorting batches by it gives a repeatable order.
+    pub order: Vec<u32>,
 }
 
-impl Part {
-    fn merge(mut self, other: Part) -> Part {
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.special.is_empty() && self.errors.is_empty()
+    }
+
+    fn append(&mut self, other: Batch) {
         self.files.extend(other.files);
         self.special.extend(other.special);
         self.errors.extend(other.errors);
         self.seen += other.seen;
-        self.cancelled |= other.cancelled;
-        self
     }
 }
 
-/// Entries between progress flushes and cancel checks (a few ms of walking).
-const FLUSH_EVERY: u64 = 512;
-
-/// A directory whose contents still have to be listed.
-struct Pending {
-    dir: PathBuf,
-    root: u32,
-    /// Depth of `dir` itself below its root (the root is 0).
-    depth: usize,
+/// Totals of a streamed scan (the files themselves went to the sink).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Summary {
+    pub entries_seen: u64,
+    pub cancelled: bool,
 }
 
 /// Scan `roots` for files matching `opts`. Counts entries seen in `progress.items_done` and
@@ -376,11 +378,68 @@ pub fn scan(
     opts: &ScanOptions,
     progress: &Progress,
 ) -> Result<ScanOutput, ScanError> {
-    let filter = Filter::new(opts)?;
-    let mut root_devs = Vec::with_capacity(roots.len());
+    let batches = Mutex::new(Vec::new());
+    let summary = scan_with(roots, opts, progress, &|b: Batch| {
+        batches.lock().unwrap_or_else(|e| e.into_inner()).push(b)
+    })?;
+    let mut batches = batches.into_inner().unwrap_or_else(|e| e.into_inner());
+    // Unsorted output still comes in the same order every run: the order a sequential walk
+    // would list it in (directories in the order their parents list them).
+    batches.sort_unstable_by(|a, b| a.order.cmp(&b.order));
+    let mut all = Batch::default();
+    for b in batches {
+        all.append(b);
+    }
+    if opts.sort {
+        sort_batch(&mut all);
+    }
+    Ok(ScanOutput {
+        files: all.files,
+        special: all.special,
+        errors: all.errors,
+        entries_seen: summary.entries_seen,
+        cancelled: summary.cancelled,
+    })
+}
+
+fn sort_batch(b: &mut Batch) {
+    b.files.sort_unstable_by(|x, y| x.path.cmp(&y.path));
+    b.special.sort_unstable_by(|x, y| x.path.cmp(&y.path));
+    b.errors.sort_by(|x, y| x.path.cmp(&y.path));
+}
+
+/// Check the roots and the patterns without walking (a streaming caller reports these at once).
+pub fn check(roots: &[PathBuf], opts: &ScanOptions) -> Result<(), ScanError> {
+    Filter::new(opts)?;
     for root in roots {
         match fs::metadata(root) {
-            Ok(m) if m.is_dir() => root_devs.push(m.dev()),
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(ScanError::NotADirectory(root.clone())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(ScanError::RootNotFound(root.clone()))
+            }
+            Err(e) => return Err(ScanError::Root(root.clone(), e)),
+        }
+    }
+    Ok(())
+}
+
+/// Scan `roots`, handing what each directory held to `sink` as soon as it is read, from the
+/// walker threads (the sink may block: that is the backpressure). Directories are tasks on a
+/// work-stealing pool, so a lopsided tree keeps every thread busy; each directory is opened
+/// relative to its parent's descriptor and its files are `stat`ed relative to it, so no path
+/// is resolved from the root twice. With `opts.sort` the files arrive once, sorted, at the end.
+pub fn scan_with(
+    roots: &[PathBuf],
+    opts: &ScanOptions,
+    progress: &Progress,
+    sink: &(dyn Fn(Batch) + Sync),
+) -> Result<Summary, ScanError> {
+    let filter = Filter::new(opts)?;
+    let mut root_ids = Vec::with_capacity(roots.len());
+    for root in roots {
+        match fs::metadata(root) {
+            Ok(m) if m.is_dir() => root_ids.push((m.dev(), m.ino())),
             Ok(_) => return Err(ScanError::NotADirectory(root.clone())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(ScanError::RootNotFound(root.clone()))
@@ -393,262 +452,408 @@ pub fn scan(
     } else {
         1
     };
+    let mut summary = Summary::default();
     if max_depth == 0 {
-        return Ok(ScanOutput::default());
+        return Ok(summary);
     }
-    let threads = opts
-        .threads
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
-        .max(1);
-
-    // Following links, a walker needs every ancestor to detect loops, so the tree is walked by
-    // one walker per root. Otherwise the top of the tree is listed breadth-first until there
-    // are enough subtrees to keep every thread busy, and those are walked in parallel.
-    let mut part = Part::default();
-    let mut frontier: Vec<Pending> = roots
-        .iter()
-        .enumerate()
-        .map(|(i, r)| Pending {
-            dir: r.clone(),
-            root: i as u32,
-            depth: 0,
-        })
-        .collect();
-    if !opts.follow_symlinks && threads > 1 {
-        let want = threads * 16;
-        while !frontier.is_empty() && frontier.len() < want && !progress.is_cancelled() {
-            let mut next = Vec::new();
-            for p in frontier {
-                if p.depth + 1 > max_depth {
-                    continue;
-                }
-                list_one_level(
-                    &p, roots, &root_devs, &filter, max_depth, progress, &mut part, &mut next,
-                );
+    let sorted = Mutex::new(Batch::default());
+    let sort_sink = |b: Batch| sorted.lock().unwrap_or_else(|e| e.into_inner()).append(b);
+    let walker = Walker {
+        roots,
+        root_ids: &root_ids,
+        filter: &filter,
+        max_depth,
+        progress,
+        sink: if opts.sort { &sort_sink } else { sink },
+        held_fds: AtomicUsize::new(0),
+        seen: AtomicU64::new(0),
+    };
+    let walk = || {
+        rayon::scope(|s| {
+            for (i, root) in roots.iter().enumerate() {
+                let w = &walker;
+                let task = DirTask {
+                    path: root.clone(),
+                    parent: None,
+                    root: i as u32,
+                    depth: 0,
+                    ancestors: opts
+                        .follow_symlinks
+                        .then(|| Arc::new(Ancestor::root(root_ids[i]))),
+                    order: vec![i as u32],
+                };
+                s.spawn(move |s| w.visit(s, task));
             }
-            frontier = next;
-            if frontier.iter().all(|p| p.depth >= max_depth) {
-                frontier.clear();
-            }
+        })
+    };
+    crate::pool::with_workers(opts.threads, walk);
+    summary.entries_seen = walker.seen.load(Ordering::Relaxed);
+    summary.cancelled = progress.is_cancelled();
+    if opts.sort {
+        let mut all = sorted.into_inner().unwrap_or_else(|e| e.into_inner());
+        sort_batch(&mut all);
+        if !all.is_empty() {
+            sink(all);
         }
     }
-    let walk = |p: &Pending| walk_subtree(p, roots, &filter, max_depth, progress);
-    let rest = if threads > 1 && frontier.len() > 1 {
-        crate::pool::with_workers(opts.threads, || {
-            frontier
-                .par_iter()
-                .map(walk)
-                .reduce(Part::default, Part::merge)
-        })
-    } else {
-        frontier.iter().map(walk).fold(Part::default(), Part::merge)
-    };
-    let mut part = part.merge(rest);
-    part.cancelled |= progress.is_cancelled();
-    if opts.sort {
-        part.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-        part.special.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-        part.errors.sort_by(|a, b| a.path.cmp(&b.path));
-    }
-    Ok(ScanOutput {
-        files: part.files,
-        special: part.special,
-        errors: part.errors,
-        entries_seen: part.seen,
-        cancelled: part.cancelled,
-    })
+    Ok(summary)
 }
 
-/// List the direct contents of `p.dir` (used to split the tree): files are handled, the
-/// subdirectories to descend into are pushed on `next`.
-#[allow(clippy::too_many_arguments)]
-fn list_one_level(
-    p: &Pending,
-    roots: &[PathBuf],
-    root_devs: &[u64],
-    filter: &Filter,
+/// Open directory handles held by pending tasks, above which new tasks open by path instead
+/// (a wide tree must not run the process out of descriptors).
+const MAX_HELD_FDS: usize = 256;
+
+/// The (device, inode) chain above a directory reached through followed links (loop checks).
+struct Ancestor {
+    id: (u64, u64),
+    up: Option<Arc<Ancestor>>,
+}
+
+impl Ancestor {
+    fn root(id: (u64, u64)) -> Self {
+        Self { id, up: None }
+    }
+
+    fn contains(&self, id: (u64, u64)) -> bool {
+        let mut at = Some(self);
+        while let Some(a) = at {
+            if a.id == id {
+                return true;
+            }
+            at = a.up.as_deref();
+        }
+        false
+    }
+}
+
+/// A directory to read: its path, and its parent's open handle to open it by name.
+struct DirTask {
+    path: PathBuf,
+    parent: Option<Arc<OwnedFd>>,
+    root: u32,
+    /// Depth of this directory below its root (the root is 0).
+    depth: usize,
+    ancestors: Option<Arc<Ancestor>>,
+    /// See [`Batch::order`].
+    order: Vec<u32>,
+}
+
+struct Walker<'a> {
+    roots: &'a [PathBuf],
+    root_ids: &'a [(u64, u64)],
+    filter: &'a Filter<'a>,
     max_depth: usize,
-    progress: &Progress,
-    part: &mut Part,
-    next: &mut Vec<Pending>,
-) {
-    let rd = match fs::read_dir(&p.dir) {
-        Ok(rd) => rd,
-        Err(e) => {
-            part.errors.push(FileError::from_io(&p.dir, &e));
-            progress.add_error();
+    progress: &'a Progress,
+    sink: &'a (dyn Fn(Batch) + Sync),
+    held_fds: AtomicUsize,
+    seen: AtomicU64,
+}
+
+/// One entry of a directory as `readdir` gives it.
+struct RawEntry {
+    name: OsString,
+    d_type: u8,
+}
+
+impl<'a> Walker<'a> {
+    fn visit<'s>(&'s self, scope: &rayon::Scope<'s>, task: DirTask) {
+        if self.progress.is_cancelled() {
             return;
         }
-    };
-    let root = &roots[p.root as usize];
-    for item in rd {
-        let de = match item {
-            Ok(de) => de,
+        let mut out = Batch {
+            order: task.order.clone(),
+            ..Batch::default()
+        };
+        let fd = match open_dir(&task) {
+            Ok(fd) => fd,
             Err(e) => {
-                part.errors.push(FileError::from_io(&p.dir, &e));
-                progress.add_error();
-                continue;
+                out.errors.push(FileError::from_io(&task.path, &e));
+                self.progress.add_error();
+                (self.sink)(out);
+                return;
             }
         };
-        part.seen += 1;
-        progress.add_items(1);
-        let ft = match de.file_type() {
-            Ok(ft) => ft,
+        drop(task.parent);
+        let entries = match read_entries(&fd) {
+            Ok(entries) => entries,
             Err(e) => {
-                part.errors.push(FileError::from_io(de.path(), &e));
-                progress.add_error();
-                continue;
+                out.errors.push(FileError::from_io(&task.path, &e));
+                self.progress.add_error();
+                (self.sink)(out);
+                return;
             }
         };
-        let path = de.path();
-        let name = de.file_name();
-        if ft.is_dir() {
-            let rel = path.strip_prefix(root).unwrap_or(&path);
-            if p.depth + 1 < max_depth && filter.descend(&name, rel) {
-                if filter.opts.same_file_system {
-                    match fs::symlink_metadata(&path) {
-                        Ok(m) if m.dev() != root_devs[p.root as usize] => continue,
+        let opts = self.filter.opts;
+        let fd = Arc::new(fd);
+        let depth = task.depth + 1;
+        let root = &self.roots[task.root as usize];
+        let rel_start = rel_start(root);
+        for (position, raw) in entries.into_iter().enumerate() {
+            out.seen += 1;
+            let path = task.path.join(&raw.name);
+            let rel = || Path::new(OsStr::from_bytes(&path.as_os_str().as_bytes()[rel_start..]));
+            let mut kind = raw.d_type;
+            if kind == libc::DT_UNKNOWN {
+                match Stat::at(fd.as_raw_fd(), &raw.name, false) {
+                    Ok(st) => kind = st.d_type,
+                    Err(e) => {
+                        out.errors.push(FileError::from_io(&path, &e));
+                        self.progress.add_error();
+                        continue;
+                    }
+                }
+            }
+            let mut followed: Option<Stat> = None;
+            if kind == libc::DT_LNK {
+                // A link: followed into directories only when asked; a link to a file is
+                // listed as that file (as `Path.is_file()` does); a broken one is reported.
+                match Stat::at(fd.as_raw_fd(), &raw.name, true) {
+                    Ok(st) if st.d_type == libc::DT_DIR && !opts.follow_symlinks => continue,
+                    Ok(st) => {
+                        kind = st.d_type;
+                        followed = Some(st);
+                    }
+                    Err(e) => {
+                        let err = if e.raw_os_error() == Some(libc::ELOOP) {
+                            FileError::new(&path, "SymlinkLoopError", "symbolic link loop")
+                        } else if e.kind() == io::ErrorKind::NotFound {
+                            FileError::new(
+                                &path,
+                                "FileNotFoundError",
+                                "broken symbolic link: target does not exist",
+                            )
+                        } else {
+                            FileError::from_io(&path, &e)
+                        };
+                        if self.filter.name_passes(&raw.name, &|| rel().to_path_buf()) {
+                            out.errors.push(err);
+                            self.progress.add_error();
+                        }
+                        continue;
+                    }
+                }
+            }
+            if kind == libc::DT_DIR {
+                if depth >= self.max_depth || !self.filter.descend(&raw.name, rel()) {
+                    continue;
+                }
+                let mut ancestors = task.ancestors.clone();
+                if let Some(up) = &task.ancestors {
+                    let id = match &followed {
+                        Some(st) => (st.dev, st.ino),
+                        None => match Stat::at(fd.as_raw_fd(), &raw.name, false) {
+                            Ok(st) => (st.dev, st.ino),
+                            Err(e) => {
+                                out.errors.push(FileError::from_io(&path, &e));
+                                self.progress.add_error();
+                                continue;
+                            }
+                        },
+                    };
+                    if up.contains(id) {
+                        out.errors
+                            .push(loop_error(&path, self.roots, self.root_ids, up, id));
+                        self.progress.add_error();
+                        continue;
+                    }
+                    ancestors = Some(Arc::new(Ancestor {
+                        id,
+                        up: Some(up.clone()),
+                    }));
+                }
+                if opts.same_file_system {
+                    let dev = match &followed {
+                        Some(st) => Ok(st.dev),
+                        None => Stat::at(fd.as_raw_fd(), &raw.name, false).map(|s| s.dev),
+                    };
+                    match dev {
+                        Ok(d) if d != self.root_ids[task.root as usize].0 => continue,
                         Ok(_) => {}
                         Err(e) => {
-                            part.errors.push(FileError::from_io(&path, &e));
-                            progress.add_error();
+                            out.errors.push(FileError::from_io(&path, &e));
+                            self.progress.add_error();
                             continue;
                         }
                     }
                 }
-                next.push(Pending {
-                    dir: path,
-                    root: p.root,
-                    depth: p.depth + 1,
+                let parent = if self.held_fds.load(Ordering::Relaxed) < MAX_HELD_FDS {
+                    Some(fd.clone())
+                } else {
+                    None
+                };
+                let mut order = Vec::with_capacity(task.order.len() + 1);
+                order.extend_from_slice(&task.order);
+                order.push(position as u32);
+                let child = DirTask {
+                    path,
+                    parent,
+                    root: task.root,
+                    depth,
+                    ancestors,
+                    order,
+                };
+                if child.parent.is_some() {
+                    self.held_fds.fetch_add(1, Ordering::Relaxed);
+                }
+                scope.spawn(move |s| {
+                    let held = child.parent.is_some();
+                    self.visit(s, child);
+                    if held {
+                        self.held_fds.fetch_sub(1, Ordering::Relaxed);
+                    }
                 });
+                continue;
             }
-            continue;
+            self.consider(
+                &fd, path, &raw.name, kind, followed, rel_start, task.root, &mut out,
+            );
         }
-        consider(&path, &name, ft, None, root, p.root, filter, part, progress);
+        self.seen.fetch_add(out.seen, Ordering::Relaxed);
+        self.progress.add_items(out.seen);
+        if !out.is_empty() || out.seen > 0 {
+            (self.sink)(out);
+        }
+    }
+
+    /// Apply the filters to one non-directory entry and record it.
+    #[allow(clippy::too_many_arguments)]
+    fn consider(
+        &self,
+        dir: &OwnedFd,
+        path: PathBuf,
+        name: &OsStr,
+        d_type: u8,
+        followed: Option<Stat>,
+        rel_start: usize,
+        root: u32,
+        out: &mut Batch,
+    ) {
+        let filter = self.filter;
+        let rel = || PathBuf::from(OsStr::from_bytes(&path.as_os_str().as_bytes()[rel_start..]));
+        if !filter.name_passes(name, &rel) {
+            return;
+        }
+        let Some(kind) = Kind::of_dtype(d_type) else {
+            return;
+        };
+        let mut entry = Entry {
+            path,
+            root,
+            size: 0,
+            mtime_ns: 0,
+            dev: 0,
+            ino: 0,
+            kind,
+        };
+        if filter.needs_stat || kind != Kind::File {
+            let st = match followed {
+                Some(st) => Ok(st),
+                None => Stat::at(dir.as_raw_fd(), name, false),
+            };
+            let st = match st {
+                Ok(st) => st,
+                Err(e) => {
+                    // Vanished between listing and stat, or unreadable: report, go on.
+                    out.errors.push(FileError::from_io(&entry.path, &e));
+                    self.progress.add_error();
+                    return;
+                }
+            };
+            entry.size = st.size;
+            entry.mtime_ns = st.mtime_ns;
+            entry.dev = st.dev;
+            entry.ino = st.ino;
+            if !filter.meta_passes(entry.size, entry.mtime_ns) {
+                return;
+            }
+        }
+        if kind == Kind::File || filter.opts.include_special {
+            out.files.push(entry);
+        } else {
+            out.special.push(entry);
+        }
     }
 }
 
-/// Walk everything below `p.dir` with one walkdir walker.
-fn walk_subtree(
-    p: &Pending,
+/// Where the path relative to `root` starts in a path below it.
+/// Seconds since the epoch exactly as Python's `os.stat().st_mtime` computes them from the
+/// same nanoseconds (`sec + nsec * 1e-9`), so a scanned file equals `FileInfo.from_path`.
+pub fn mtime_secs(ns: i64) -> f64 {
+    let sec = ns.div_euclid(1_000_000_000);
+    let nsec = ns.rem_euclid(1_000_000_000);
+    sec as f64 + nsec as f64 * 1e-9
+}
+
+pub fn rel_start(root: &Path) -> usize {
+    let n = root.as_os_str().len();
+    if root.as_os_str().as_bytes().ends_with(b"/") {
+        n
+    } else {
+        n + 1
+    }
+}
+
+fn loop_error(
+    path: &Path,
     roots: &[PathBuf],
-    filter: &Filter,
-    max_depth: usize,
-    progress: &Progress,
-) -> Part {
-    let mut part = Part::default();
-    let root = &roots[p.root as usize];
-    let opts = filter.opts;
-    let mut walker = WalkDir::new(&p.dir)
-        .min_depth(1)
-        .follow_links(opts.follow_symlinks)
-        .same_file_system(opts.same_file_system);
-    if max_depth != usize::MAX {
-        walker = walker.max_depth(max_depth - p.depth);
-    }
-    let mut dirs = DirFds::new(&p.dir);
-    let mut it = walker.into_iter();
-    let mut since_flush = 0u64;
-    loop {
-        let item = match it.next() {
-            None => break,
-            Some(item) => item,
-        };
-        since_flush += 1;
-        if since_flush == FLUSH_EVERY {
-            progress.add_items(since_flush);
-            since_flush = 0;
-            if progress.is_cancelled() {
-                part.cancelled = true;
-                break;
-            }
-        }
-        part.seen += 1;
-        let de = match item {
-            Ok(de) => de,
-            Err(e) => {
-                part.errors.push(walk_error(&e));
-                progress.add_error();
-                continue;
-            }
-        };
-        let ft = de.file_type();
-        let name = de.file_name();
-        if ft.is_dir() {
-            let rel = de.path().strip_prefix(root).unwrap_or(de.path());
-            // walkdir's same_file_system compares with its own start, which the split above
-            // already checked against the root's device.
-            if filter.descend(name, rel) {
-                dirs.enter(de.depth(), de.path());
-            } else {
-                it.skip_current_dir();
-            }
-            continue;
-        }
-        consider(
-            de.path(),
-            name,
-            ft,
-            dirs.parent_of(de.depth()),
-            root,
-            p.root,
-            filter,
-            &mut part,
-            progress,
-        );
-    }
-    progress.add_items(since_flush);
-    part
+    root_ids: &[(u64, u64)],
+    up: &Ancestor,
+    id: (u64, u64),
+) -> FileError {
+    // Name the ancestor the link points to when it is a root; otherwise the link itself.
+    let target = root_ids
+        .iter()
+        .position(|r| *r == id)
+        .map(|i| roots[i].clone())
+        .or_else(|| fs::canonicalize(path).ok())
+        .unwrap_or_else(|| path.to_path_buf());
+    let _ = up;
+    FileError::new(
+        path,
+        "SymlinkLoopError",
+        format!(
+            "file system loop: link points to its ancestor {}",
+            target.display()
+        ),
+    )
 }
 
 /// What the filters and the output need from `stat`.
+#[derive(Debug, Clone, Copy)]
 struct Stat {
     size: u64,
     mtime_ns: i64,
     dev: u64,
     ino: u64,
-}
-
-impl From<&fs::Metadata> for Stat {
-    fn from(m: &fs::Metadata) -> Self {
-        Stat {
-            size: m.size(),
-            mtime_ns: m
-                .mtime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(m.mtime_nsec()),
-            dev: m.dev(),
-            ino: m.ino(),
-        }
-    }
+    d_type: u8,
 }
 
 impl Stat {
-    /// `fstatat(dir, name)` without following a final link (callers resolve links themselves).
+    /// `fstatat(dir, name)`, following a final link only when `follow`.
     // The field types of `libc::stat` differ between targets; the casts are no-ops on some.
     #[allow(clippy::unnecessary_cast)]
-    fn at(dir: RawFd, name: &OsStr) -> io::Result<Stat> {
+    fn at(dir: RawFd, name: &OsStr, follow: bool) -> io::Result<Stat> {
         let name = CString::new(name.as_bytes())
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         let mut st = MaybeUninit::<libc::stat>::uninit();
+        let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
         // SAFETY: `name` is NUL-terminated and `st` is written by the kernel on success.
-        let rc = unsafe {
-            libc::fstatat(
-                dir,
-                name.as_ptr(),
-                st.as_mut_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
+        let rc = unsafe { libc::fstatat(dir, name.as_ptr(), st.as_mut_ptr(), flags) };
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: fstatat returned 0, so the struct is initialised.
         let st = unsafe { st.assume_init() };
+        let d_type = match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG => libc::DT_REG,
+            libc::S_IFDIR => libc::DT_DIR,
+            libc::S_IFLNK => libc::DT_LNK,
+            libc::S_IFIFO => libc::DT_FIFO,
+            libc::S_IFSOCK => libc::DT_SOCK,
+            libc::S_IFBLK => libc::DT_BLK,
+            libc::S_IFCHR => libc::DT_CHR,
+            _ => libc::DT_UNKNOWN,
+        };
         Ok(Stat {
             size: st.st_size as u64,
             mtime_ns: (st.st_mtime as i64)
@@ -656,167 +861,82 @@ impl Stat {
                 .saturating_add(st.st_mtime_nsec as i64),
             dev: st.st_dev as u64,
             ino: st.st_ino as u64,
+            d_type,
         })
     }
 }
 
-/// Open handles on the directories above the walker's position, by depth, so files are
-/// `stat`ed relative to their parent. Only the top `MAX_DEPTH` levels hold a descriptor, so a
-/// very deep tree cannot exhaust them; deeper files fall back to a path `stat`.
-struct DirFds {
-    fds: Vec<Option<OwnedFd>>,
-}
-
-impl DirFds {
-    const MAX_DEPTH: usize = 48;
-
-    fn new(start: &Path) -> Self {
-        Self {
-            fds: vec![open_dir(start)],
+/// Open a directory for reading: by name relative to its parent's handle when there is one,
+/// else by path. Links are not followed here (a followed link was resolved by its parent).
+fn open_dir(task: &DirTask) -> io::Result<OwnedFd> {
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    let fd = match &task.parent {
+        Some(parent) => {
+            let name = task.path.file_name().unwrap_or_default();
+            let c = CString::new(name.as_bytes())
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            // SAFETY: `c` is NUL-terminated; the parent descriptor is open (we hold an Arc).
+            unsafe { libc::openat(parent.as_raw_fd(), c.as_ptr(), flags) }
         }
-    }
-
-    fn enter(&mut self, depth: usize, dir: &Path) {
-        self.fds.truncate(depth);
-        let fd = if depth < Self::MAX_DEPTH {
-            open_dir(dir)
-        } else {
-            None
-        };
-        self.fds.push(fd);
-    }
-
-    fn parent_of(&self, depth: usize) -> Option<RawFd> {
-        // Pre-order walk: the entry at `depth - 1` is always this entry's parent.
-        self.fds
-            .get(depth.checked_sub(1)?)?
-            .as_ref()
-            .map(|fd| fd.as_raw_fd())
-    }
-}
-
-fn open_dir(dir: &Path) -> Option<OwnedFd> {
-    let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // O_PATH: a handle for *at() calls only; needs no read permission and reads nothing.
-    // SAFETY: `c` is NUL-terminated; a non-negative result is a descriptor we now own.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
+        None => {
+            let c = CString::new(task.path.as_os_str().as_bytes())
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            // SAFETY: `c` is NUL-terminated.
+            unsafe { libc::open(c.as_ptr(), flags) }
+        }
     };
     if fd < 0 {
-        None
-    } else {
-        // SAFETY: `fd` was just returned by open and is owned by nobody else.
-        Some(unsafe { OwnedFd::from_raw_fd(fd) })
+        return Err(io::Error::last_os_error());
     }
+    // SAFETY: `fd` was just returned by open and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn walk_error(e: &walkdir::Error) -> FileError {
-    let path = e.path().map(Path::to_path_buf).unwrap_or_default();
-    if let Some(ancestor) = e.loop_ancestor() {
-        return FileError::new(
-            path,
-            "SymlinkLoopError",
-            format!(
-                "file system loop: link points to its ancestor {}",
-                ancestor.display()
-            ),
-        );
+/// Every entry of an open directory (`.` and `..` left out), read with `readdir` on a
+/// duplicate of the handle so the handle itself stays open for `*at()` calls.
+fn read_entries(dir: &OwnedFd) -> io::Result<Vec<RawEntry>> {
+    // SAFETY: dup of a descriptor we own; fdopendir takes ownership of the duplicate.
+    let dup = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
     }
-    match e.io_error() {
-        Some(io) => FileError::from_io(path, io),
-        None => FileError::new(path, "OSError", e.to_string()),
+    // SAFETY: `dup` is a valid directory descriptor.
+    let dirp = unsafe { libc::fdopendir(dup) };
+    if dirp.is_null() {
+        let err = io::Error::last_os_error();
+        // SAFETY: fdopendir failed, so `dup` is still ours to close.
+        unsafe { libc::close(dup) };
+        return Err(err);
     }
-}
-
-/// Apply the filters to one non-directory entry and record it.
-#[allow(clippy::too_many_arguments)]
-fn consider(
-    path: &Path,
-    name: &OsStr,
-    ft: fs::FileType,
-    parent: Option<RawFd>,
-    root: &Path,
-    root_idx: u32,
-    filter: &Filter,
-    part: &mut Part,
-    progress: &Progress,
-) {
-    let rel = || path.strip_prefix(root).unwrap_or(path).to_path_buf();
-    if !filter.name_passes(name, &rel) {
-        return;
-    }
-    // A link not followed by the walker: keep it when it points to a file (as `Path.is_file()`
-    // does), skip links to directories, and report broken ones.
-    let mut kind = Kind::of(&ft);
-    let mut meta = None;
-    if ft.is_symlink() {
-        match fs::metadata(path) {
-            Ok(m) => {
-                kind = Kind::of(&m.file_type());
-                meta = Some(m);
-            }
-            Err(e) => {
-                let err = if e.raw_os_error() == Some(libc::ELOOP) {
-                    FileError::new(path, "SymlinkLoopError", "symbolic link loop")
-                } else if e.kind() == io::ErrorKind::NotFound {
-                    FileError::new(
-                        path,
-                        "FileNotFoundError",
-                        "broken symbolic link: target does not exist",
-                    )
-                } else {
-                    FileError::from_io(path, &e)
-                };
-                part.errors.push(err);
-                progress.add_error();
-                return;
-            }
+    let mut out = Vec::new();
+    let result = loop {
+        // SAFETY: errno is thread-local; readdir returns NULL at the end or on error.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: `dirp` is a valid, open DIR*.
+        let ent = unsafe { libc::readdir64(dirp) };
+        if ent.is_null() {
+            let errno = io::Error::last_os_error();
+            break match errno.raw_os_error() {
+                Some(0) | None => Ok(()),
+                Some(_) => Err(errno),
+            };
         }
-    }
-    let Some(kind) = kind else { return };
-    let mut entry = Entry {
-        path: path.to_path_buf(),
-        root: root_idx,
-        size: 0,
-        mtime_ns: 0,
-        dev: 0,
-        ino: 0,
-        kind,
+        // SAFETY: a non-NULL dirent from readdir holds a NUL-terminated name.
+        let (name, d_type) = unsafe {
+            let e = &*ent;
+            (CStr::from_ptr(e.d_name.as_ptr()).to_bytes(), e.d_type)
+        };
+        if name == b"." || name == b".." {
+            continue;
+        }
+        out.push(RawEntry {
+            name: OsStr::from_bytes(name).to_os_string(),
+            d_type,
+        });
     };
-    if filter.needs_stat || kind != Kind::File {
-        let st = match meta {
-            Some(m) => Ok(Stat::from(&m)),
-            // Relative to the open parent: no path walk from the root for every file.
-            None => match parent {
-                Some(fd) => Stat::at(fd, name),
-                None => fs::metadata(path).map(|m| Stat::from(&m)),
-            },
-        };
-        let st = match st {
-            Ok(st) => st,
-            Err(e) => {
-                // Vanished between listing and stat, or unreadable: report, go on.
-                part.errors.push(FileError::from_io(path, &e));
-                progress.add_error();
-                return;
-            }
-        };
-        entry.size = st.size;
-        entry.mtime_ns = st.mtime_ns;
-        entry.dev = st.dev;
-        entry.ino = st.ino;
-        if !filter.meta_passes(entry.size, entry.mtime_ns) {
-            return;
-        }
-    }
-    if kind == Kind::File || filter.opts.include_special {
-        part.files.push(entry);
-    } else {
-        part.special.push(entry);
-    }
+    // SAFETY: `dirp` is open; closedir closes the duplicate descriptor.
+    unsafe { libc::closedir(dirp) };
+    result.map(|()| out)
 }
 
 #[cfg(test)]

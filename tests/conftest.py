@@ -73,3 +73,21 @@ def run_unprivileged(fn, *args, uid: int = 65534, gid: int = 65534):
     if status == "err":
         raise value
     return value
+
+
+@pytest.fixture
+def open_tmp():
+    """A temporary folder other users can enter (pytest's tmp_path is private to root), for
+    tests that run part of themselves unprivileged."""
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="pfp-open-"))
+    os.chmod(base, 0o755)
+    try:
+        yield base
+    finally:
+        for d, dirs, _ in os.walk(base):
+            for name in dirs:
+                os.chmod(os.path.join(d, name), 0o755)
+        shutil.rmtree(base, ignore_errors=True)

@@ -423,7 +423,7 @@ def test_prefetch_gives_the_same_results_and_frees_bytes(tmp_path: Path) -> None
     ahead = ParallelProcessor(size_and_head, max_workers=2, prefetch=True,
                               prefetch_bytes=64 * 1024).process(files)
     assert ahead.successful_results() == plain.successful_results()
-    assert all(f._data is None for f in files), "prefetched bytes are handed over once"
+    assert not any(f.prefetched for f in files), "prefetched bytes are handed over once"
 
 
 def test_prefetch_never_reads_fifos_and_reports_missing_files(tmp_path: Path) -> None:

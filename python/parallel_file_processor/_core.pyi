@@ -1,12 +1,100 @@
 """Stubs for the native module (Rust, PyO3). Users call the typed wrappers in the package."""
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 __version__: str
 
 #: ``progress(items_done, items_total, bytes_done, bytes_total)``, called on the calling thread.
 NativeProgress = Callable[[int, int, int, int], Any]
+
+#: ``options.ScanOptions`` (read field by field by the native scanner)
+ScanOptionsLike = Any
+
+class FileInfo:
+    """File metadata container (the seed's fields), able to read its file."""
+
+    __match_args__ = ("path", "size_bytes", "modified_time", "extension", "relative_path")
+    size_bytes: int
+    modified_time: float
+    extension: str
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        size_bytes: int,
+        modified_time: float,
+        extension: str,
+        relative_path: str | None = None,
+    ) -> None: ...
+    @property
+    def path(self) -> Path: ...
+    @path.setter
+    def path(self, value: str | os.PathLike[str]) -> None: ...
+    @property
+    def path_str(self) -> str: ...
+    @property
+    def relative_path(self) -> str | None: ...
+    @relative_path.setter
+    def relative_path(self, value: str | None) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def prefetched(self) -> bool: ...
+    def set_prefetched(self, data: bytes | None) -> None: ...
+    def read_bytes(self) -> bytes: ...
+    def read_text(self, encoding: str = "utf-8", errors: str = "strict") -> str: ...
+    @classmethod
+    def from_path(
+        cls, path: str | os.PathLike[str], base_path: str | os.PathLike[str] | None = None
+    ) -> FileInfo: ...
+    def __fspath__(self) -> str: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
+
+def scan_files(
+    roots: list[str],
+    options: ScanOptionsLike,
+    *,
+    progress: NativeProgress | None = None,
+    output: str = "objects",
+) -> dict[str, Any]:
+    """Walk ``roots`` with the GIL released. ``files``: a list of FileInfo (``"objects"``),
+    column buffers (``"columns"``) or their number (``"count"``); ``special``, ``errors``,
+    ``entries_seen``, ``cancelled``."""
+
+def scan_write(
+    roots: list[str],
+    options: ScanOptionsLike,
+    fd: int,
+    format: str,
+    *,
+    progress: NativeProgress | None = None,
+) -> dict[str, Any]:
+    """Walk ``roots`` and write a row per file to descriptor ``fd`` from native buffers
+    (``"paths"``, ``"json"``, ``"csv"`` or ``"table"``). Returns ``rows``, ``special``,
+    ``errors``, ``entries_seen``, ``cancelled``."""
+
+class ScanStream:
+    """Files as the walk finds them, in lists of FileInfo."""
+
+    def __init__(
+        self, roots: list[str], options: ScanOptionsLike, *, batch_size: int = 1024
+    ) -> None: ...
+    def __iter__(self) -> ScanStream: ...
+    def __next__(self) -> list[FileInfo]: ...
+    def take(self, timeout: float | None = None) -> list[FileInfo] | None: ...
+    def close(self) -> None: ...
+    @property
+    def errors(self) -> list[tuple[str, str, str]]: ...
+    @property
+    def special(self) -> list[tuple[str, str]]: ...
+    @property
+    def entries_seen(self) -> int: ...
+    @property
+    def done(self) -> bool: ...
 
 def scan_tree(
     roots: list[str],

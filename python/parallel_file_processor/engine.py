@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from .errors import BatchInterrupted
-from .job import ItemRun, IterSource, Source, chunked
+from .job import BatchSource, ItemRun, IterSource, Source, chunked
 from .prefetch import Prefetcher
 from .progress import ProgressArg, Reporter
 from .runners import Runner, make_runner
-from .task import Chunk, ChunkTask, cancelled_result, rebuild_exception
+from .task import ChunkTask, cancelled_result, rebuild_exception
 from .types import BatchResult, FileInfo, ProcessingMode, ProcessingResult, Status
 
 __all__ = ["ParallelProcessor", "FileProcessor", "BatchInterrupted"]
@@ -237,15 +237,16 @@ class ParallelProcessor(Generic[T, R]):
             max_tasks_per_worker=self.max_tasks_per_worker, max_memory_mb=self.max_memory_mb)
         try:
             size = self.batch_size or runner.chunk_size(total)
-            chunks: Iterator[Chunk] = chunked(items, size)
             prefetcher = None
             source: Source
             if self.prefetch if prefetch is None else prefetch:
-                prefetcher = Prefetcher(chunks, self.prefetch_bytes,
+                prefetcher = Prefetcher(chunked(items, size), self.prefetch_bytes,
                                         self.prefetch_max_file_bytes)
                 source = prefetcher
+            elif hasattr(items, "take"):  # a stream (files as a walk finds them)
+                source = BatchSource(items, size)
             else:
-                source = IterSource(chunks)
+                source = IterSource(chunked(items, size))
             # Ordered streams: a few chunks per worker beyond the first missing result.
             ahead = max(runner.capacity, 2) * size * 2
             run = ItemRun(source, runner, ordered=ordered, ahead=ahead,
@@ -320,10 +321,19 @@ class FileProcessor:
         prefetch: bool | None = None,
     ) -> BatchResult[Any]:
         """Process all matching files in ``directory``; unreadable directory entries found by
-        the scan are recorded as failed items too, so nothing is silently skipped."""
-        files = self.scanner.list_files(directory)
-        if not files and not self.scanner.last_errors:
-            return BatchResult()
+        the scan are recorded as failed items too, so nothing is silently skipped.
+
+        Files are processed as the walk finds them (the first within milliseconds, while the
+        walk goes on), in the order they are found; a scanner with ``sort=True`` lists them
+        all first and processes them in path order.
+        """
+        files: Any
+        if getattr(self.scanner, "sort", True) or not hasattr(self.scanner, "stream"):
+            files = self.scanner.list_files(directory)
+            if not files and not self.scanner.last_errors:
+                return BatchResult()
+        else:
+            files = self.scanner.stream(directory)
         parallel: ParallelProcessor[FileInfo, Any] = ParallelProcessor(
             processor,
             mode=self.mode,
@@ -333,7 +343,11 @@ class FileProcessor:
         )
         if progress_callback:
             parallel.on_progress(progress_callback)
-        result = parallel.process(files)
+        try:
+            result = parallel.process(files)
+        finally:
+            if hasattr(files, "close"):
+                files.close()
         for e in self.scanner.last_errors:
             result.total_files += 1
             result.add(

@@ -17,7 +17,7 @@ from .runners import LOST, UNRUNNABLE, Event, Results, Runner, Shard, Stopped
 from .task import Chunk, executor_failure, lost_result
 from .types import ProcessingResult, Status
 
-__all__ = ["ItemRun", "Source", "IterSource", "chunked", "POLL_S"]
+__all__ = ["ItemRun", "Source", "IterSource", "BatchSource", "chunked", "POLL_S"]
 
 #: How long the driver waits for events before looking again (progress, Ctrl-C, timeouts).
 POLL_S = 0.05
@@ -39,6 +39,44 @@ class Source(Protocol):
     ready yet (a read-ahead or a walk still working), and raises StopIteration at the end."""
 
     def take(self, wait: bool) -> tuple[Chunk, int] | None: ...
+
+
+class BatchSource:
+    """A :class:`Source` over something that hands out lists of items as they are found:
+    ``take(timeout)`` gives a list (empty when nothing came in time) or None at the end.
+
+    Full chunks go out as soon as they are there; a partial one only when nothing is running
+    (so the first item starts at once) or at the end.
+    """
+
+    def __init__(self, batches: Any, size: int) -> None:
+        self._batches = batches
+        self._size = size
+        self._buffer: list[Any] = []
+        self._next_index = 0
+        self._end = False
+
+    def take(self, wait: bool) -> tuple[Chunk, int] | None:
+        buf = self._buffer
+        while len(buf) < self._size and not self._end:
+            got = self._batches.take(POLL_S if wait and not buf else 0.0)
+            if got is None:
+                self._end = True
+            elif not got:
+                break
+            else:
+                buf.extend(got)
+        if not buf:
+            if self._end:
+                raise StopIteration
+            return None
+        if len(buf) < self._size and not (wait or self._end):
+            return None
+        items = buf[:self._size]
+        del buf[:self._size]
+        start = self._next_index
+        self._next_index += len(items)
+        return list(enumerate(items, start)), 0
 
 
 class IterSource:
@@ -98,7 +136,8 @@ class ItemRun:
             self._fill()
             if not runner.inflight and not self._requeue and self.exhausted:
                 break
-            out = self._handle(runner.poll(POLL_S))
+            # Nothing in flight: the source is still finding work, and waits for it itself.
+            out = self._handle(runner.poll(POLL_S)) if runner.inflight else []
             if out:
                 if not self.ordered:
                     yield out

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _core
+from .options import ScanOptions
 from .progress import ProgressArg, Reporter
 from .types import FileError, FileInfo
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FileScanner", "ScanResult", "scan", "scan_frame"]
+__all__ = ["FileScanner", "FileStream", "ScanResult", "scan", "scan_frame"]
 
 PathLike = str | os.PathLike[str]
 
@@ -144,51 +145,54 @@ class FileScanner:
         if threads is not None and threads < 1:
             raise ValueError("threads must be >= 1")
 
-    def _native_options(self) -> dict[str, Any]:
-        return {
-            "include": self.include_patterns,
-            "exclude": self.exclude_patterns,
-            "extensions": sorted(self.extensions) if self.extensions else [],
-            "min_size": self.min_size or None,
-            "max_size": self.max_size,
-            "recursive": self.recursive,
-            "max_depth": self.max_depth,
-            "skip_hidden": self.skip_hidden,
-            "follow_symlinks": self.follow_symlinks,
-            "same_file_system": self.same_file_system,
-            "modified_after": _epoch(self.modified_after),
-            "modified_before": _epoch(self.modified_before),
-            "include_special": self.include_special,
-            "sort": self.sort,
-            "threads": self.threads,
-        }
+    def options(self, *, with_metadata: bool = True) -> ScanOptions:
+        """This scanner's filters as the one options object the native scanner reads."""
+        return ScanOptions.make(
+            self.include_patterns, self.exclude_patterns, self.extensions, self.min_size,
+            self.max_size, self.recursive, max_depth=self.max_depth,
+            skip_hidden=self.skip_hidden, follow_symlinks=self.follow_symlinks,
+            same_file_system=self.same_file_system, modified_after=self.modified_after,
+            modified_before=self.modified_before, include_special=self.include_special,
+            sort=self.sort, threads=self.threads, with_metadata=with_metadata,
+        )
 
-    def _run(self, roots: Any, progress: ProgressArg, columnar: bool,
+    def _run(self, roots: Any, progress: ProgressArg, output: str,
              with_metadata: bool = True) -> dict[str, Any]:
         with Reporter(progress, desc="Scanning", unit="entry") as rep:
-            out = _core.scan_tree(
-                _roots(roots), progress=rep.native(), columnar=columnar,
-                with_metadata=with_metadata, **self._native_options()
-            )
+            out = _core.scan_files(_roots(roots), self.options(with_metadata=with_metadata),
+                                   progress=rep.native(), output=output)
         self.last_errors = [FileError(Path(p), t, m) for p, t, m in out["errors"]]
         return out
 
     def scan_result(self, directory: PathLike | Iterable[PathLike], *,
                     progress: ProgressArg = None) -> ScanResult:
         """Scan one or several roots; files, errors and special files in one result."""
-        out = self._run(directory, progress, columnar=False)
-        paths, rels, sizes, mtimes, exts = out["files"]
-        files = list(map(_file_info, paths, sizes, mtimes, exts, rels))
+        out = self._run(directory, progress, "objects")
         special = [(Path(p), kind) for p, kind in out["special"]]
-        return ScanResult(files, list(self.last_errors), special, out["entries_seen"])
+        return ScanResult(out["files"], list(self.last_errors), special, out["entries_seen"])
 
     def scan(self, directory: PathLike) -> Generator[FileInfo, None, None]:
-        """Scan ``directory`` and yield a :class:`FileInfo` per matching file (the seed's API).
+        """Scan ``directory`` and yield a :class:`FileInfo` per matching file (the seed's API),
+        as the walk finds them (in path order with ``sort=True``).
 
         Raises FileNotFoundError when the directory does not exist and ``ValueError``
-        (:class:`RootNotADirectoryError`) when it is not a directory.
+        (:class:`RootNotADirectoryError`) when it is not a directory. Entries that could not
+        be read are in :attr:`last_errors` once the generator is exhausted.
         """
-        yield from self.scan_result(directory).files
+        yield from self.stream(directory)
+
+    def stream(self, directory: PathLike | Iterable[PathLike], *,
+               batch_size: int = 1024) -> FileStream:
+        """The matching files as the native walk finds them: a :class:`FileStream` (iterate
+        it for FileInfo objects, or ``batches()`` for lists). The walk goes on in native
+        threads with the GIL released and waits when the consumer falls behind.
+
+        The root is checked at once (``FileNotFoundError``...). :attr:`last_errors` is
+        complete once the stream is exhausted.
+        """
+        self.last_errors = []
+        native = _core.ScanStream(_roots(directory), self.options(), batch_size=batch_size)
+        return FileStream(native, self)
 
     def list_files(self, directory: PathLike) -> list[FileInfo]:
         """All matching files as a list."""
@@ -197,19 +201,69 @@ class FileScanner:
     def count(self, directory: PathLike) -> int:
         """Count matching files without building a FileInfo for each (and without ``stat``
         unless a size or time filter needs it)."""
-        out = self._run(directory, None, columnar=False, with_metadata=False)
-        return len(out["files"][0])
+        return int(self._run(directory, None, "count", with_metadata=False)["files"])
 
     def frame(self, directory: PathLike | Iterable[PathLike], *,
               progress: ProgressArg = None) -> pd.DataFrame:
         """Matching files as a DataFrame, built from native columns (see :func:`scan_frame`)."""
         loader = _import_in_background("pandas", "pyarrow")
-        out = self._run(directory, progress, columnar=True)
+        out = self._run(directory, progress, "columns")
         if loader is not None:
             loader.join()
         df = _frame_from_columns(out["files"])
         df.attrs["errors"] = list(self.last_errors)
         return df
+
+
+class FileStream:
+    """Files as a walk finds them (from :meth:`FileScanner.stream`).
+
+    Iterating gives :class:`FileInfo` objects; :meth:`batches` gives lists;
+    :meth:`take` gives whatever arrived within a timeout, so a consumer can keep working while
+    the walk is slower than it. Entries that could not be read are in :attr:`errors` (and the
+    scanner's ``last_errors``) once the stream is exhausted. :meth:`close` stops the walk.
+    """
+
+    def __init__(self, native: Any, scanner: FileScanner) -> None:
+        self._native = native
+        self._scanner = scanner
+        self.errors: list[FileError] = []
+
+    def _finish(self) -> None:
+        self.errors = [FileError(Path(p), t, m) for p, t, m in self._native.errors]
+        self._scanner.last_errors = list(self.errors)
+
+    def batches(self) -> Iterator[list[FileInfo]]:
+        try:
+            yield from self._native
+            self._finish()
+        finally:
+            self._native.close()
+
+    def __iter__(self) -> Iterator[FileInfo]:
+        for batch in self.batches():
+            yield from batch
+
+    def take(self, timeout: float | None = None) -> list[FileInfo] | None:
+        """FileInfo objects that arrived within ``timeout`` seconds (``[]``: none in time;
+        None: the walk is over)."""
+        got: list[FileInfo] | None = self._native.take(timeout)
+        if got is None:
+            self._finish()
+        return got
+
+    @property
+    def done(self) -> bool:
+        return bool(self._native.done)
+
+    def close(self) -> None:
+        self._native.close()
+
+    def __enter__(self) -> FileStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _import_in_background(*modules: str) -> threading.Thread | None:
@@ -228,18 +282,6 @@ def _import_in_background(*modules: str) -> threading.Thread | None:
     thread = threading.Thread(target=load, name="pfp-import", daemon=True)
     thread.start()
     return thread
-
-
-def _file_info(path: str, size: int, mtime: float, ext: str, rel: str) -> FileInfo:
-    return FileInfo(Path(path), size, mtime, ext, rel)
-
-
-def _epoch(value: Any) -> float | None:
-    if value is None:
-        return None
-    if hasattr(value, "timestamp"):
-        return float(value.timestamp())
-    return float(value)
 
 
 def _strings(col: dict[str, Any], n: int) -> Any:
@@ -279,7 +321,8 @@ def _frame_from_columns(cols: dict[str, Any]) -> pd.DataFrame:
             "path": _strings(cols["path"], n),
             "relative_path": _strings(cols["relative_path"], n),
             "size_bytes": np.frombuffer(cols["size_bytes"], dtype="<i8"),
-            "modified_time": mtime_ns / 1e9,
+            # as os.stat computes st_mtime (sec + nsec * 1e-9), so rows equal FileInfo's
+            "modified_time": (mtime_ns // 10**9) + (mtime_ns % 10**9) * 1e-9,
             "extension": _strings(cols["extension"], n),
         },
         copy=False,

@@ -6,7 +6,6 @@ extended with fields a batch user needs (error type, traceback, attempts, worker
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -25,9 +24,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-_O_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
-_READ_CHUNK = 1 << 20
 
 
 class ProcessingMode(Enum):
@@ -59,120 +55,10 @@ class ProcessingMode(Enum):
         return None
 
 
-class FileInfo:
-    """File metadata container (the seed's fields), able to read its file.
-
-    ``path`` is a :class:`pathlib.Path`, built the first time it is read: the scanner hands over
-    the path as a string, so a million FileInfo objects cost what their strings cost.
-    ``read_bytes()`` / ``read_text()`` return bytes prefetched by the Rust core when the engine
-    runs with ``prefetch=True``, so they do not block on I/O; otherwise they read the file.
-    """
-
-    __slots__ = ("_path", "size_bytes", "modified_time", "extension", "relative_path", "_data")
-    __match_args__ = ("path", "size_bytes", "modified_time", "extension", "relative_path")
-
-    def __init__(
-        self,
-        path: Path | str,
-        size_bytes: int,
-        modified_time: float,
-        extension: str,
-        relative_path: str | None = None,
-    ) -> None:
-        self._path = path
-        self.size_bytes = size_bytes
-        self.modified_time = modified_time
-        self.extension = extension
-        self.relative_path = relative_path
-        self._data: bytes | None = None
-
-    @property
-    def path(self) -> Path:
-        p = self._path
-        if type(p) is str:
-            p = self._path = Path(p)
-        return p  # type: ignore[return-value]
-
-    @path.setter
-    def path(self, value: Path | str) -> None:
-        self._path = value
-
-    @property
-    def path_str(self) -> str:
-        """The path as a string, without building a :class:`~pathlib.Path`."""
-        return os.fspath(self._path)
-
-    @classmethod
-    def from_path(cls, path: Path | str, base_path: Path | str | None = None) -> FileInfo:
-        """Create a FileInfo from a path (``stat`` is called once)."""
-        path = Path(path)
-        st = path.stat()
-        relative = str(path.relative_to(base_path)) if base_path else None
-        return cls(path, st.st_size, st.st_mtime, path.suffix.lower(), relative)
-
-    @property
-    def name(self) -> str:
-        return os.path.basename(os.fspath(self._path))
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (os.fspath(self._path), self.size_bytes, self.modified_time, self.extension,
-                self.relative_path)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(os.fspath(self._path))
-
-    def __repr__(self) -> str:
-        return (f"FileInfo(path={self.path!r}, size_bytes={self.size_bytes!r}, "
-                f"modified_time={self.modified_time!r}, extension={self.extension!r}, "
-                f"relative_path={self.relative_path!r})")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Prefetched bytes stay behind: a copy sent to another process reads its own file.
-        return (FileInfo, (self._path, self.size_bytes, self.modified_time, self.extension,
-                           self.relative_path))
-
-    def read_bytes(self) -> bytes:
-        """The file's bytes: prefetched ones if the engine read ahead, else read now.
-
-        Prefetched bytes are handed over once and then released, so memory stays bounded.
-        """
-        data = self._data
-        if data is not None:
-            self._data = None
-            return data
-        # Plain descriptor reads sized from the scan: no buffered-reader object per file.
-        fd = os.open(self._path, _O_READ)
-        try:
-            first = os.read(fd, max(self.size_bytes, 0) + 1)
-            if not first:
-                return first
-            rest = []
-            while chunk := os.read(fd, _READ_CHUNK):
-                rest.append(chunk)
-            return first + b"".join(rest) if rest else first
-        finally:
-            os.close(fd)
-
-    def read_text(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        """The file's text, decoded from :meth:`read_bytes`."""
-        return self.read_bytes().decode(encoding, errors)
-
-    def set_prefetched(self, data: bytes | None) -> None:
-        """Hand over bytes read ahead (used by the engine's read-ahead)."""
-        self._data = data
-
-    @property
-    def prefetched(self) -> bool:
-        """Whether bytes read ahead are waiting for :meth:`read_bytes`."""
-        return self._data is not None
-
-    def __fspath__(self) -> str:
-        return os.fspath(self._path)
+# The seed's FileInfo (path, size_bytes, modified_time, extension, relative_path; from_path;
+# equality, pickling) as a native class: a scan of a million files makes a million small
+# objects without a ``pathlib.Path`` each (``.path`` builds one on first use).
+from ._core import FileInfo  # noqa: E402
 
 
 @dataclass(slots=True, frozen=True)

@@ -3,6 +3,7 @@
 
 pub mod common;
 pub mod extract;
+pub mod fileinfo;
 pub mod hash;
 pub mod prefetch;
 pub mod scan;

@@ -1,21 +1,66 @@
 //! Bindings for `crate::scan`.
 
 use std::ffi::OsString;
+use std::os::fd::FromRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
-use super::common::{file_errors, io_err, package_err, run_job};
+use super::common::{file_errors, io_err, package_err, run_job, POLL_INTERVAL};
+use super::fileinfo::Maker;
+use crate::output::{Format, RowWriter};
 use crate::progress::Progress;
-use crate::scan::{self, Entry, ScanError, ScanOptions, ScanOutput};
+use crate::scan::{self, Entry, ScanError, ScanOptions, ScanOutput, Summary};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(scan_tree, m)?)?;
+    m.add_function(wrap_pyfunction!(scan_files, m)?)?;
+    m.add_function(wrap_pyfunction!(scan_write, m)?)?;
+    m.add_class::<ScanStream>()?;
     Ok(())
+}
+
+/// `ScanOptions` read from the Python `options.ScanOptions` dataclass (or any object with the
+/// same attributes): the one way scan options cross into Rust.
+pub struct Options(pub ScanOptions);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Options {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let get = |name: &str| obj.getattr(name);
+        let strings = |name: &str| -> PyResult<Vec<String>> {
+            get(name)?
+                .try_iter()?
+                .map(|s| s?.extract::<String>())
+                .collect()
+        };
+        Ok(Options(ScanOptions {
+            include: strings("include")?,
+            exclude: strings("exclude")?,
+            extensions: strings("extensions")?,
+            min_size: get("min_size")?.extract()?,
+            max_size: get("max_size")?.extract()?,
+            recursive: get("recursive")?.extract()?,
+            max_depth: get("max_depth")?.extract()?,
+            skip_hidden: get("skip_hidden")?.extract()?,
+            follow_symlinks: get("follow_symlinks")?.extract()?,
+            same_file_system: get("same_file_system")?.extract()?,
+            modified_after_ns: secs_to_ns(get("modified_after")?.extract()?)?,
+            modified_before_ns: secs_to_ns(get("modified_before")?.extract()?)?,
+            include_special: get("include_special")?.extract()?,
+            sort: get("sort")?.extract()?,
+            with_metadata: get("with_metadata")?.extract()?,
+            threads: get("threads")?.extract()?,
+        }))
+    }
 }
 
 pub fn scan_error(py: Python<'_>, err: ScanError) -> PyErr {
@@ -175,7 +220,7 @@ fn rows(roots: &[PathBuf], files: Vec<Entry>) -> Rows {
     for e in files {
         out.1.push(e.relative(roots).as_os_str().to_owned());
         out.2.push(e.size);
-        out.3.push(e.mtime_ns as f64 / 1e9);
+        out.3.push(crate::scan::mtime_secs(e.mtime_ns));
         out.4.push(e.extension());
         out.0.push(e.path.into_os_string());
     }
@@ -254,4 +299,418 @@ fn scan_tree<'py>(
         d.set_item("files", rows(&roots, out.files))?;
     }
     Ok(d)
+}
+
+/// Special files and errors as the Python layer takes them.
+fn extras<'py>(
+    py: Python<'py>,
+    d: &Bound<'py, PyDict>,
+    special: &[Entry],
+    errors: Vec<crate::error::FileError>,
+    summary: Summary,
+) -> PyResult<()> {
+    let special: Vec<(OsString, &'static str)> = special
+        .iter()
+        .map(|e| (e.path.as_os_str().to_owned(), e.kind.as_str()))
+        .collect();
+    d.set_item("special", special)?;
+    d.set_item("errors", file_errors(errors))?;
+    d.set_item("entries_seen", summary.entries_seen)?;
+    d.set_item("cancelled", summary.cancelled)?;
+    let _ = py;
+    Ok(())
+}
+
+/// FileInfo objects for entries (one string per distinct extension).
+fn file_infos<'py>(
+    py: Python<'py>,
+    roots: &[PathBuf],
+    files: &[Entry],
+) -> PyResult<Bound<'py, PyList>> {
+    let starts: Vec<usize> = roots.iter().map(|r| scan::rel_start(r)).collect();
+    let mut maker = Maker::new(py);
+    let list = PyList::empty(py);
+    for e in files {
+        list.append(maker.make(e, starts[e.root as usize])?)?;
+    }
+    Ok(list)
+}
+
+/// Scan `roots` with `options` (an `options.ScanOptions`). Returns a dict: `files` (a list of
+/// FileInfo; column buffers with `output="columns"`; their number with `output="count"`),
+/// `special` ((path, kind) pairs), `errors` ((path, error_type, message) triples),
+/// `entries_seen`, `cancelled`.
+#[pyfunction]
+#[pyo3(signature = (roots, options, *, progress = None, output = "objects"))]
+fn scan_files<'py>(
+    py: Python<'py>,
+    roots: Vec<PathBuf>,
+    options: Options,
+    progress: Option<Bound<'py, PyAny>>,
+    output: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let opts = options.0;
+    if !matches!(output, "objects" | "columns" | "count") {
+        return Err(PyValueError::new_err(format!(
+            "output must be 'objects', 'columns' or 'count', not {output:?}"
+        )));
+    }
+    let counters = Arc::new(Progress::new());
+    let out: Result<ScanOutput, ScanError> = run_job(py, &counters, progress.as_ref(), || {
+        scan::scan(&roots, &opts, &counters)
+    })?;
+    let out = out.map_err(|e| scan_error(py, e))?;
+    let d = PyDict::new(py);
+    let summary = Summary {
+        entries_seen: out.entries_seen,
+        cancelled: out.cancelled,
+    };
+    extras(py, &d, &out.special, out.errors, summary)?;
+    match output {
+        "columns" => d.set_item("files", columns(py, &roots, &out.files)?)?,
+        "count" => d.set_item("files", out.files.len())?,
+        _ => d.set_item("files", file_infos(py, &roots, &out.files)?)?,
+    }
+    Ok(d)
+}
+
+/// Scan `roots` and write a row per file to the file descriptor `fd` from native buffers, as
+/// they are found (`format`: "paths", "json", "csv" or "table"; the table is written at the
+/// end). Returns a dict: `rows`, `special`, `errors`, `entries_seen`, `cancelled`. A write
+/// error (a closed pipe, a full disk) stops the scan and is raised as OSError.
+#[pyfunction]
+#[pyo3(signature = (roots, options, fd, format, *, progress = None))]
+fn scan_write<'py>(
+    py: Python<'py>,
+    roots: Vec<PathBuf>,
+    options: Options,
+    fd: i32,
+    format: &str,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let opts = options.0;
+    let fmt = Format::parse(format).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "format must be 'paths', 'json', 'csv' or 'table', not {format:?}"
+        ))
+    })?;
+    // A duplicate, so closing our end never closes the caller's stdout.
+    // SAFETY: dup of a descriptor the caller owns; the result is ours.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(PyOSError::new_err(format!(
+            "cannot write to descriptor {fd}: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: `dup` is a fresh descriptor owned by this File.
+    let file = unsafe { std::fs::File::from_raw_fd(dup) };
+    let counters = Arc::new(Progress::new());
+    let writer = Mutex::new(
+        RowWriter::new(file, fmt, &roots).map_err(|e| io_err(Path::new("<output>"), &e))?,
+    );
+    let failed: Mutex<Option<std::io::Error>> = Mutex::new(None);
+    let kept = Mutex::new((Vec::new(), Vec::new()));
+    let result = run_job(py, &counters, progress.as_ref(), || {
+        let sink = |b: scan::Batch| {
+            {
+                let mut k = kept.lock().unwrap_or_else(|e| e.into_inner());
+                k.0.extend(b.special);
+                k.1.extend(b.errors);
+            }
+            if b.files.is_empty() {
+                return;
+            }
+            let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = w.write(&b.files) {
+                failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
+                counters.cancel();
+            }
+        };
+        let summary = scan::scan_with(&roots, &opts, &counters, &sink)?;
+        let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = w.finish() {
+            failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(e);
+        }
+        Ok::<Summary, ScanError>(summary)
+    })?;
+    let mut summary = result.map_err(|e| scan_error(py, e))?;
+    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(write_error(&e));
+    }
+    summary.cancelled = false;
+    let (mut special, mut errors) = kept.into_inner().unwrap_or_else(|e| e.into_inner());
+    if opts.sort {
+        special.sort_unstable_by(|a: &Entry, b: &Entry| a.path.cmp(&b.path));
+        errors.sort_by(|a: &crate::error::FileError, b| a.path.cmp(&b.path));
+    }
+    let d = PyDict::new(py);
+    d.set_item(
+        "rows",
+        writer.into_inner().unwrap_or_else(|e| e.into_inner()).rows,
+    )?;
+    extras(py, &d, &special, errors, summary)?;
+    Ok(d)
+}
+
+/// The error of a failed write to the output, as Python raises it (BrokenPipeError for a
+/// closed pipe, OSError with ENOSPC for a full disk), naming the output.
+fn write_error(e: &std::io::Error) -> PyErr {
+    let code = e.raw_os_error().unwrap_or(0);
+    let msg = std::io::Error::from_raw_os_error(code).to_string();
+    let msg = msg.split(" (os error").next().unwrap_or(&msg).to_owned();
+    PyOSError::new_err((code, msg, "<stdout>"))
+}
+
+/// Files as the walk finds them: each `next()` gives a list of FileInfo (as soon as any are
+/// found, up to `batch_size`), while the walk goes on in native threads with the GIL released.
+/// Memory stays bounded: the walk waits when the consumer is behind. After the last batch,
+/// `errors`, `special` and `entries_seen` hold the rest of what the scan found.
+#[pyclass(module = "parallel_file_processor._core")]
+pub struct ScanStream {
+    rx: Mutex<Option<Receiver<scan::Batch>>>,
+    handle: Mutex<Option<JoinHandle<Result<Summary, ScanError>>>>,
+    progress: Arc<Progress>,
+    roots: Vec<PathBuf>,
+    starts: Vec<usize>,
+    batch_size: usize,
+    errors: Vec<crate::error::FileError>,
+    special: Vec<Entry>,
+    summary: Summary,
+}
+
+#[pymethods]
+impl ScanStream {
+    #[new]
+    #[pyo3(signature = (roots, options, *, batch_size = 1024))]
+    fn new(
+        py: Python<'_>,
+        roots: Vec<PathBuf>,
+        options: Options,
+        batch_size: usize,
+    ) -> PyResult<Self> {
+        let mut opts = options.0;
+        // Fail now, in the caller, on a missing root or a bad pattern.
+        scan::check(&roots, &opts).map_err(|e| scan_error(py, e))?;
+        let progress = Arc::new(Progress::new());
+        let threads = opts.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+        // A pool of its own: its threads block when the consumer is behind, and the consumer
+        // may itself need the default pool (read-ahead, hashing) to catch up.
+        opts.threads = Some(threads);
+        let (tx, rx) = sync_channel::<scan::Batch>(threads * 16);
+        let walk_roots = roots.clone();
+        let walk_progress = progress.clone();
+        let handle = std::thread::Builder::new()
+            .name("pfp-scan".into())
+            .spawn(move || {
+                let p = walk_progress.clone();
+                scan::scan_with(&walk_roots, &opts, &walk_progress, &|b| {
+                    if tx.send(b).is_err() {
+                        p.cancel(); // nobody is reading any more
+                    }
+                })
+            })
+            .map_err(|e| PyOSError::new_err(format!("cannot start the scan: {e}")))?;
+        let starts = roots.iter().map(|r| scan::rel_start(r)).collect();
+        Ok(Self {
+            rx: Mutex::new(Some(rx)),
+            handle: Mutex::new(Some(handle)),
+            progress,
+            roots,
+            starts,
+            batch_size: batch_size.max(1),
+            errors: Vec::new(),
+            special: Vec::new(),
+            summary: Summary::default(),
+        })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let mut files: Vec<Entry> = Vec::new();
+        loop {
+            let taken = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let Some(rx) = taken else {
+                return Ok(None);
+            };
+            // Wait for a batch with the GIL released, waking to notice Ctrl-C. The receiver
+            // moves into the waiting closure and back (it may not be shared across threads).
+            let (rx, got) = py.detach(move || {
+                let got = rx.recv_timeout(POLL_INTERVAL);
+                (rx, got)
+            });
+            match got {
+                Ok(batch) => {
+                    self.absorb(batch, &mut files);
+                    while files.len() < self.batch_size {
+                        match rx.try_recv() {
+                            Ok(batch) => self.absorb(batch, &mut files),
+                            Err(_) => break,
+                        }
+                    }
+                    *self.rx.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
+                    if !files.is_empty() {
+                        return self.objects(py, &files).map(Some);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    *self.rx.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
+                    if let Err(e) = py.check_signals() {
+                        self.stop(py);
+                        return Err(e);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    drop(rx);
+                    let handle = self.handle.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(h) = handle {
+                        match py.detach(|| h.join()) {
+                            Ok(Ok(summary)) => self.summary = summary,
+                            Ok(Err(e)) => return Err(scan_error(py, e)),
+                            Err(_) => return Err(PyRuntimeError::new_err("the scan panicked")),
+                        }
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// What the walk found within ``timeout`` seconds (None: wait), as a list of FileInfo
+    /// (empty when nothing came in time); None once the walk is over and everything was
+    /// handed out. Lets a consumer keep working while the walk is slower than it.
+    #[pyo3(signature = (timeout = None))]
+    fn take<'py>(
+        &mut self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let Some(timeout) = timeout else {
+            return self.__next__(py);
+        };
+        let taken = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(rx) = taken else {
+            return Ok(None);
+        };
+        let wait = Duration::from_secs_f64(timeout.clamp(0.0, 3600.0));
+        let (rx, got) = py.detach(move || {
+            let got = if wait.is_zero() {
+                rx.try_recv().map_err(|e| match e {
+                    TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                })
+            } else {
+                rx.recv_timeout(wait)
+            };
+            (rx, got)
+        });
+        let mut files = Vec::new();
+        match got {
+            Ok(batch) => {
+                self.absorb(batch, &mut files);
+                while files.len() < self.batch_size {
+                    match rx.try_recv() {
+                        Ok(batch) => self.absorb(batch, &mut files),
+                        Err(_) => break,
+                    }
+                }
+                *self.rx.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
+                self.objects(py, &files).map(Some)
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                *self.rx.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
+                py.check_signals()?;
+                Ok(Some(PyList::empty(py)))
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                // Put it back: __next__ sees the end, joins the walk and reports its error.
+                *self.rx.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
+                self.__next__(py)
+            }
+        }
+    }
+
+    /// Stop the walk (also done when the stream is dropped).
+    fn close(&mut self, py: Python<'_>) {
+        self.stop(py);
+    }
+
+    /// ``(path, error_type, message)`` of what could not be read, so far.
+    #[getter]
+    fn errors(&self) -> Vec<(OsString, String, String)> {
+        file_errors(self.errors.clone())
+    }
+
+    /// ``(path, kind)`` of FIFOs, sockets and devices left out, so far.
+    #[getter]
+    fn special(&self) -> Vec<(OsString, &'static str)> {
+        self.special
+            .iter()
+            .map(|e| (e.path.as_os_str().to_owned(), e.kind.as_str()))
+            .collect()
+    }
+
+    #[getter]
+    fn entries_seen(&self) -> u64 {
+        self.summary
+            .entries_seen
+            .max(self.progress.snapshot().items_done)
+    }
+
+    /// Whether the walk has finished (every batch handed out).
+    #[getter]
+    fn done(&self) -> bool {
+        self.rx.lock().unwrap_or_else(|e| e.into_inner()).is_none()
+    }
+}
+
+impl ScanStream {
+    fn absorb(&mut self, batch: scan::Batch, files: &mut Vec<Entry>) {
+        files.extend(batch.files);
+        self.special.extend(batch.special);
+        self.errors.extend(batch.errors);
+    }
+
+    fn objects<'py>(&self, py: Python<'py>, files: &[Entry]) -> PyResult<Bound<'py, PyList>> {
+        let mut maker = Maker::new(py);
+        let list = PyList::empty(py);
+        for e in files {
+            list.append(maker.make(e, self.starts[e.root as usize])?)?;
+        }
+        let _ = &self.roots;
+        Ok(list)
+    }
+
+    fn stop(&mut self, py: Python<'_>) {
+        self.progress.cancel();
+        // Dropping the receiver unblocks a walker waiting to send; then it sees the cancel.
+        self.rx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let handle = self.handle.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = py.detach(|| h.join());
+        }
+    }
+}
+
+impl Drop for ScanStream {
+    fn drop(&mut self) {
+        self.progress.cancel();
+        self.rx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = self.handle.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = h.join();
+        }
+    }
 }

@@ -127,7 +127,7 @@ class ThreadRunner(Runner):
         if self._inline is not None:
             return self._inline.poll(timeout)
         if self._probing:
-            return self._probe()
+            return self._probe() if self._running else []
         events: list[Event] = []
         try:
             first = self._finished.get(timeout=timeout)

@@ -1,0 +1,386 @@
+//! `FileInfo`: the seed's file record as a native class, so a scan of a million files makes a
+//! million small objects without a `pathlib.Path`, a Python `__init__` or a garbage-collector
+//! entry each. The `Path` is built the first time `.path` is read; the relative path is a slice
+//! of the path string, made when first read.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyString, PyTuple, PyType};
+
+use crate::scan::Entry;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<FileInfo>()?;
+    Ok(())
+}
+
+static PATH_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+fn path_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    PATH_TYPE.import(py, "pathlib", "Path")
+}
+
+/// The relative path: given, or where it starts in the path string.
+enum Rel {
+    None,
+    Given(Py<PyAny>),
+    From(usize),
+}
+
+/// File metadata container (the seed's fields), able to read its file.
+///
+/// ``path`` is a :class:`pathlib.Path`, built the first time it is read. ``read_bytes()`` and
+/// ``read_text()`` return bytes read ahead by the engine (``prefetch=True``) at once, else
+/// read the file.
+#[pyclass(module = "parallel_file_processor._core", name = "FileInfo", subclass)]
+pub struct FileInfo {
+    /// What `os.fspath` of the path gives (a str, or bytes for a bytes path).
+    fspath: Py<PyAny>,
+    /// The `pathlib.Path` when one was given or has been built.
+    path: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    size_bytes: i64,
+    #[pyo3(get, set)]
+    modified_time: f64,
+    #[pyo3(get, set)]
+    extension: Py<PyAny>,
+    rel: Rel,
+    data: Option<Py<PyBytes>>,
+}
+
+fn fspath<'py>(py: Python<'py>, path: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if path.is_instance_of::<PyString>() {
+        return Ok(path.clone());
+    }
+    py.import("os")?.getattr("fspath")?.call1((path,))
+}
+
+#[pymethods]
+impl FileInfo {
+    #[new]
+    #[pyo3(signature = (path, size_bytes, modified_time, extension, relative_path = None))]
+    fn new(
+        py: Python<'_>,
+        path: &Bound<'_, PyAny>,
+        size_bytes: i64,
+        modified_time: f64,
+        extension: Py<PyAny>,
+        relative_path: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        let is_path = path.is_instance(path_type(py)?)?;
+        Ok(Self {
+            fspath: fspath(py, path)?.unbind(),
+            path: is_path.then(|| path.clone().unbind()),
+            size_bytes,
+            modified_time,
+            extension,
+            rel: match relative_path {
+                Some(r) => Rel::Given(r),
+                None => Rel::None,
+            },
+            data: None,
+        })
+    }
+
+    /// The path as a :class:`pathlib.Path` (built on first use).
+    #[getter]
+    fn path(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if let Some(p) = &self.path {
+            return Ok(p.clone_ref(py));
+        }
+        let p = path_type(py)?.call1((self.fspath.bind(py),))?.unbind();
+        self.path = Some(p.clone_ref(py));
+        Ok(p)
+    }
+
+    #[setter]
+    fn set_path(&mut self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.fspath = fspath(py, value)?.unbind();
+        self.path = value
+            .is_instance(path_type(py)?)?
+            .then(|| value.clone().unbind());
+        Ok(())
+    }
+
+    /// The path as a string, without building a :class:`pathlib.Path`.
+    #[getter]
+    fn path_str(&self, py: Python<'_>) -> Py<PyAny> {
+        self.fspath.clone_ref(py)
+    }
+
+    #[getter]
+    fn relative_path(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        match &self.rel {
+            Rel::None => Ok(None),
+            Rel::Given(r) => Ok(Some(r.clone_ref(py))),
+            Rel::From(start) => {
+                let full = self.fspath.bind(py).cast::<PyString>()?.to_cow()?;
+                let rel = PyString::new(py, full.get(*start..).unwrap_or_default()).into_any();
+                self.rel = Rel::Given(rel.clone().unbind());
+                Ok(Some(rel.unbind()))
+            }
+        }
+    }
+
+    #[setter]
+    fn set_relative_path(&mut self, value: Option<Py<PyAny>>) {
+        self.rel = match value {
+            Some(v) => Rel::Given(v),
+            None => Rel::None,
+        };
+    }
+
+    /// The file's name (the last component of the path).
+    #[getter]
+    fn name(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let os_path = py.import("os")?.getattr("path")?;
+        Ok(os_path
+            .call_method1("basename", (self.fspath.bind(py),))?
+            .unbind())
+    }
+
+    /// Whether bytes read ahead are waiting for :meth:`read_bytes`.
+    #[getter]
+    fn prefetched(&self) -> bool {
+        self.data.is_some()
+    }
+
+    /// Hand over bytes read ahead (used by the engine's read-ahead).
+    fn set_prefetched(&mut self, data: Option<Py<PyBytes>>) {
+        self.data = data;
+    }
+
+    /// The file's bytes: prefetched ones if the engine read ahead (handed over once, then
+    /// released), else read now with the GIL released.
+    fn read_bytes(&mut self, py: Python<'_>) -> PyResult<Py<PyBytes>> {
+        if let Some(data) = self.data.take() {
+            return Ok(data);
+        }
+        let path: PathBuf = self.fspath.bind(py).extract()?;
+        let hint = usize::try_from(self.size_bytes.max(0)).unwrap_or(0);
+        let read = py.detach(|| -> std::io::Result<Vec<u8>> {
+            let mut f = File::open(&path)?;
+            let mut buf = Vec::with_capacity(hint + 1);
+            f.read_to_end(&mut buf)?;
+            Ok(buf)
+        });
+        match read {
+            Ok(buf) => Ok(PyBytes::new(py, &buf).unbind()),
+            Err(e) => Err(os_error(&path, &e)),
+        }
+    }
+
+    /// The file's text, decoded from :meth:`read_bytes`.
+    #[pyo3(signature = (encoding = "utf-8", errors = "strict"))]
+    fn read_text(&mut self, py: Python<'_>, encoding: &str, errors: &str) -> PyResult<Py<PyAny>> {
+        let data = self.read_bytes(py)?;
+        Ok(data
+            .bind(py)
+            .call_method1("decode", (encoding, errors))?
+            .unbind())
+    }
+
+    /// Create a FileInfo from a path (``stat`` is called once).
+    #[classmethod]
+    #[pyo3(signature = (path, base_path = None))]
+    fn from_path<'py>(
+        cls: &Bound<'py, PyType>,
+        path: &Bound<'py, PyAny>,
+        base_path: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = cls.py();
+        let path = path_type(py)?.call1((path,))?;
+        let st = path.call_method0("stat")?;
+        let relative = match base_path {
+            Some(base) if base.is_truthy()? => {
+                Some(path.call_method1("relative_to", (base,))?.str()?.into_any())
+            }
+            _ => None,
+        };
+        let suffix = path.getattr("suffix")?.call_method0("lower")?;
+        cls.call1((
+            path,
+            st.getattr("st_size")?,
+            st.getattr("st_mtime")?,
+            suffix,
+            relative,
+        ))
+    }
+
+    fn __fspath__(&self, py: Python<'_>) -> Py<PyAny> {
+        self.fspath.clone_ref(py)
+    }
+
+    fn __eq__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let Ok(other) = other.cast::<FileInfo>() else {
+            return Ok(py.NotImplemented());
+        };
+        if !slf.get_type().is(other.get_type()) {
+            return Ok(py.NotImplemented());
+        }
+        let a = Self::fields(slf)?;
+        let b = Self::fields(other)?;
+        Ok(a.eq(b)?.into_pyobject(py)?.to_owned().into_any().unbind())
+    }
+
+    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
+        self.fspath.bind(py).hash()
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let py = slf.py();
+        let path = slf.borrow_mut().path(py)?;
+        let this = slf.borrow();
+        let rel = match &this.rel {
+            Rel::None => None,
+            Rel::Given(r) => Some(r.clone_ref(py)),
+            Rel::From(_) => {
+                drop(this);
+                let r = slf.borrow_mut().relative_path(py)?;
+                return Ok(format!(
+                    "FileInfo(path={}, size_bytes={}, modified_time={}, extension={}, \
+                     relative_path={})",
+                    path.bind(py).repr()?,
+                    slf.borrow().size_bytes,
+                    slf.getattr("modified_time")?.repr()?,
+                    slf.borrow().extension.bind(py).repr()?,
+                    match r {
+                        Some(r) => r.bind(py).repr()?.to_string(),
+                        None => "None".to_owned(),
+                    }
+                ));
+            }
+        };
+        Ok(format!(
+            "FileInfo(path={}, size_bytes={}, modified_time={}, extension={}, relative_path={})",
+            path.bind(py).repr()?,
+            this.size_bytes,
+            this.modified_time.into_pyobject(py)?.repr()?,
+            this.extension.bind(py).repr()?,
+            match rel {
+                Some(r) => r.bind(py).repr()?.to_string(),
+                None => "None".to_owned(),
+            }
+        ))
+    }
+
+    /// Pickled as its five fields (read-ahead bytes stay behind: a copy reads its own file).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let args = Self::fields(slf)?;
+        PyTuple::new(py, [slf.get_type().into_any(), args.into_any()])
+    }
+
+    #[classattr]
+    fn __match_args__(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+        PyTuple::new(
+            py,
+            [
+                "path",
+                "size_bytes",
+                "modified_time",
+                "extension",
+                "relative_path",
+            ],
+        )
+    }
+}
+
+impl FileInfo {
+    /// ``(path string, size, mtime, extension, relative path)``: equality and pickling.
+    fn fields<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let rel = slf.borrow_mut().relative_path(py)?;
+        let this = slf.borrow();
+        PyTuple::new(
+            py,
+            [
+                this.fspath.clone_ref(py),
+                this.size_bytes.into_pyobject(py)?.into_any().unbind(),
+                this.modified_time.into_pyobject(py)?.into_any().unbind(),
+                this.extension.clone_ref(py),
+                rel.unwrap_or_else(|| py.None()),
+            ],
+        )
+    }
+}
+
+/// An OSError the way Python's own ``open()`` raises it: errno, message and file name, so the
+/// subclass (``FileNotFoundError``, ``PermissionError``...) and ``str()`` match.
+pub fn os_error(path: &Path, err: &std::io::Error) -> PyErr {
+    let code = err.raw_os_error().unwrap_or(0);
+    let msg = std::io::Error::from_raw_os_error(code).to_string();
+    let msg = msg.split(" (os error").next().unwrap_or(&msg).to_owned();
+    PyOSError::new_err((code, msg, path.as_os_str().to_os_string()))
+}
+
+/// Builds FileInfo objects for scanned entries, sharing one string per distinct extension.
+pub struct Maker<'py> {
+    py: Python<'py>,
+    exts: Vec<(Vec<u8>, Py<PyAny>)>,
+}
+
+impl<'py> Maker<'py> {
+    pub fn new(py: Python<'py>) -> Self {
+        Self {
+            py,
+            exts: Vec::new(),
+        }
+    }
+
+    fn extension(&mut self, e: &Entry) -> Py<PyAny> {
+        let ext = e.extension();
+        if let Some((_, s)) = self.exts.iter().find(|(k, _)| k == ext.as_bytes()) {
+            return s.clone_ref(self.py);
+        }
+        let s = PyString::new(self.py, &ext).into_any().unbind();
+        if self.exts.len() < 64 {
+            self.exts.push((ext.into_bytes(), s.clone_ref(self.py)));
+        }
+        s
+    }
+
+    /// One FileInfo; `rel_start` is where the path relative to its root begins.
+    pub fn make(&mut self, e: &Entry, rel_start: usize) -> PyResult<Bound<'py, FileInfo>> {
+        let py = self.py;
+        let fspath = OsStr::from_bytes(e.path.as_os_str().as_bytes())
+            .into_pyobject(py)?
+            .into_any()
+            .unbind();
+        // The relative part is a suffix of the path string; with a non-UTF-8 root the byte
+        // offset would not be a character offset, so the slice is made here instead.
+        let rel = match e.path.to_str() {
+            Some(s) if s.is_char_boundary(rel_start.min(s.len())) => Rel::From(rel_start),
+            _ => Rel::Given(
+                OsStr::from_bytes(
+                    e.path
+                        .as_os_str()
+                        .as_bytes()
+                        .get(rel_start..)
+                        .unwrap_or_default(),
+                )
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+            ),
+        };
+        let info = FileInfo {
+            fspath,
+            path: None,
+            size_bytes: e.size as i64,
+            modified_time: crate::scan::mtime_secs(e.mtime_ns),
+            extension: self.extension(e),
+            rel,
+            data: None,
+        };
+        Bound::new(py, info)
+    }
+}
