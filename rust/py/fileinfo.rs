@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple, PyType};
 
 use crate::scan::Entry;
 
@@ -25,6 +25,170 @@ static PATH_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 fn path_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     PATH_TYPE.import(py, "pathlib", "Path")
+}
+
+/// How `.path` builds its `pathlib.Path` from the path string.
+///
+/// `Path(s)` parses the string (about 4 µs on CPython 3.11, more than the rest of a scanned
+/// file's cost). Scanned paths are already in the form pathlib would produce (no `//`, no `.`
+/// component, no trailing `/`), so the object can be filled in directly: on 3.10-3.11 with
+/// the parts pathlib would have computed, on 3.12+ with the raw string (pathlib parses it
+/// lazily). Either way the string is set as the cached `str()`. Which way works is decided
+/// once, by checking the direct objects against `Path(s)` on sample paths; any difference
+/// (another Python, another pathlib) falls back to plain `Path(s)`.
+enum PathMaker {
+    Plain,
+    /// 3.10-3.11: `PosixPath._from_parsed_parts(drv, root, parts)`.
+    Parts(Py<PyAny>),
+    /// 3.12+: `object.__new__(PosixPath)` with `_raw_paths = [s]`.
+    Raw {
+        new: Py<PyAny>,
+        cls: Py<PyAny>,
+    },
+}
+
+static PATH_MAKER: PyOnceLock<PathMaker> = PyOnceLock::new();
+/// The folder of the last path built and its parts (only touched with the GIL held).
+static LAST_DIR: std::sync::Mutex<Option<(String, Py<PyList>)>> = std::sync::Mutex::new(None);
+
+/// Whether `str(Path(s)) == s` with the parts `s.split('/')` (what scanned paths look like).
+fn is_plain_path(s: &str) -> bool {
+    !s.is_empty()
+        && !s.contains("//")
+        && !s.ends_with('/')
+        && !s.split('/').any(|c| c == ".")
+        && !s.starts_with("./")
+}
+
+impl PathMaker {
+    fn detect(py: Python<'_>) -> PathMaker {
+        let Ok(pathlib) = py.import("pathlib") else {
+            return PathMaker::Plain;
+        };
+        let Ok(cls) = pathlib.getattr("PosixPath") else {
+            return PathMaker::Plain;
+        };
+        let candidates = [
+            cls.getattr("_from_parsed_parts")
+                .ok()
+                .filter(|_| cls.hasattr("_parts").unwrap_or(false) || py.version_info() < (3, 12))
+                .map(|f| PathMaker::Parts(f.unbind())),
+            py.import("builtins")
+                .and_then(|b| b.getattr("object"))
+                .and_then(|o| o.getattr("__new__"))
+                .ok()
+                .map(|new| PathMaker::Raw {
+                    new: new.unbind(),
+                    cls: cls.clone().unbind(),
+                }),
+        ];
+        for maker in candidates.into_iter().flatten() {
+            if maker.agrees(py).unwrap_or(false) {
+                return maker;
+            }
+        }
+        PathMaker::Plain
+    }
+
+    /// The direct objects equal `Path(s)` in every way a user could look at them.
+    fn agrees(&self, py: Python<'_>) -> PyResult<bool> {
+        let path = path_type(py)?;
+        for s in [
+            "/srv/data/a b/r\u{e9}sum\u{e9}.tar.gz",
+            "rel/x.csv",
+            "/",
+            "name",
+        ] {
+            let fast = self.build(py, &PyString::new(py, s))?;
+            let slow = path.call1((s,))?;
+            if !fast.get_type().is(slow.get_type()) || !fast.eq(&slow)? {
+                return Ok(false);
+            }
+            for attr in ["parts", "name", "suffix", "stem", "anchor"] {
+                if !fast.getattr(attr)?.eq(slow.getattr(attr)?)? {
+                    return Ok(false);
+                }
+            }
+            let same = fast.str()?.to_str()? == slow.str()?.to_str()?
+                && fast.hash()? == slow.hash()?
+                && fast.getattr("parent")?.eq(slow.getattr("parent")?)?
+                && fast
+                    .call_method1("joinpath", ("z",))?
+                    .eq(slow.call_method1("joinpath", ("z",))?)?
+                && fast.call_method1("__truediv__", ("..",))?.str()?.to_str()?
+                    == slow.call_method1("__truediv__", ("..",))?.str()?.to_str()?
+                && fast
+                    .call_method0("__reduce__")?
+                    .eq(slow.call_method0("__reduce__")?)?;
+            if !same {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn build<'py>(&self, py: Python<'py>, s: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
+        let text = match s.to_str() {
+            Ok(t) if is_plain_path(t) || t == "/" => t,
+            _ => return path_type(py)?.call1((s,)),
+        };
+        match self {
+            PathMaker::Plain => path_type(py)?.call1((s,)),
+            PathMaker::Parts(from_parsed) => {
+                let (root, rest) = match text.strip_prefix('/') {
+                    Some(rest) => ("/", rest),
+                    None => ("", text),
+                };
+                // Files come folder by folder: the folder's parts are made once and shared.
+                let (dir, name) = match rest.rfind('/') {
+                    Some(i) => (&text[..root.len() + i], &rest[i + 1..]),
+                    None => (root, rest),
+                };
+                let mut last = LAST_DIR.lock().unwrap_or_else(|e| e.into_inner());
+                let dir_parts = match last.as_ref() {
+                    Some((d, parts)) if d == dir => parts.bind(py).clone(),
+                    _ => {
+                        let parts = PyList::empty(py);
+                        if !root.is_empty() {
+                            parts.append(root)?;
+                        }
+                        let inner = &dir[root.len()..];
+                        if !inner.is_empty() {
+                            for c in inner.split('/') {
+                                parts.append(c)?;
+                            }
+                        }
+                        *last = Some((dir.to_owned(), parts.clone().unbind()));
+                        parts
+                    }
+                };
+                drop(last);
+                let parts = PyList::new(py, dir_parts.iter())?;
+                if !name.is_empty() {
+                    parts.append(name)?;
+                }
+                let p = from_parsed.bind(py).call1(("", root, parts))?;
+                p.setattr("_str", s)?;
+                Ok(p)
+            }
+            PathMaker::Raw { new, cls } => {
+                let p = new.bind(py).call1((cls.bind(py),))?;
+                p.setattr("_raw_paths", PyList::new(py, [s])?)?;
+                p.setattr("_str", s)?;
+                Ok(p)
+            }
+        }
+    }
+}
+
+/// `pathlib.Path(s)` for a path string, built directly where that is known to be the same.
+pub fn make_path<'py>(py: Python<'py>, s: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let Ok(text) = s.cast::<PyString>() else {
+        return path_type(py)?.call1((s,));
+    };
+    PATH_MAKER
+        .get_or_init(py, || PathMaker::detect(py))
+        .build(py, text)
 }
 
 /// The relative path: given, or where it starts in the path string.
@@ -95,7 +259,7 @@ impl FileInfo {
         if let Some(p) = &self.path {
             return Ok(p.clone_ref(py));
         }
-        let p = path_type(py)?.call1((self.fspath.bind(py),))?.unbind();
+        let p = make_path(py, self.fspath.bind(py))?.unbind();
         self.path = Some(p.clone_ref(py));
         Ok(p)
     }
