@@ -23,6 +23,7 @@ fn _core(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     py::fileinfo::register(m)?;
     py::scan::register(m)?;
+    py::stream::register(m)?;
     py::prefetch::register(m)?;
     py::hash::register(m)?;
     py::extract::register(m)?;

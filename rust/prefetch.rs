@@ -5,10 +5,14 @@
 //! files are read (FIFOs and devices are opened non-blocking, seen for what they are, and left
 //! alone), and a file larger than `max_file_bytes` is skipped, so memory stays bounded.
 
+use std::ffi::{CString, OsStr};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -24,7 +28,104 @@ pub enum Skipped {
     Failed(FileError),
 }
 
-fn read_one(path: &Path, max_file_bytes: u64) -> Result<Vec<u8>, Skipped> {
+/// Bytes read ahead and not yet handed over: nothing more is read ahead while the budget is
+/// spent, so memory stays bounded whatever the consumer does. One file larger than the whole
+/// budget still goes through, alone.
+#[derive(Debug)]
+pub struct Budget {
+    limit: u64,
+    used: Mutex<u64>,
+}
+
+impl Budget {
+    pub fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            used: Mutex::new(0),
+        }
+    }
+
+    /// Take `n` bytes if they fit now (or nothing is held); never waits.
+    pub fn acquire_now(&self, n: u64) -> bool {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        if *used > 0 && *used + n > self.limit {
+            return false;
+        }
+        *used += n;
+        true
+    }
+
+    /// Count `n` more bytes as held, whether they fit or not (bytes already read).
+    pub fn take(&self, n: u64) {
+        *self.used.lock().unwrap_or_else(|e| e.into_inner()) += n;
+    }
+
+    pub fn release(&self, n: u64) {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        *used = used.saturating_sub(n);
+    }
+
+    pub fn in_use(&self) -> u64 {
+        *self.used.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Read `name` in the open directory `dir` (no path resolution from the root), if it is a
+/// regular file of at most `max_file_bytes`: open, fstat, read its size, close. A file that
+/// reports size 0 (some pseudo-files) is read to its end.
+pub fn read_at(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    path: &Path,
+    max_file_bytes: u64,
+) -> Result<Vec<u8>, Skipped> {
+    let fail = |e: io::Error| Skipped::Failed(FileError::from_io(path, &e));
+    let c = CString::new(name.as_bytes()).map_err(|_| Skipped::NotRegular)?;
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    // SAFETY: `c` is NUL-terminated and `dir` is an open directory descriptor.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(fail(io::Error::last_os_error()));
+    }
+    // SAFETY: `fd` was just opened and is owned by nobody else.
+    let file = unsafe { File::from_raw_fd(fd) };
+    let meta = file.metadata().map_err(fail)?;
+    if !meta.is_file() {
+        return Err(Skipped::NotRegular);
+    }
+    let size = meta.len();
+    if size > max_file_bytes {
+        return Err(Skipped::TooLarge(size));
+    }
+    if size == 0 {
+        let mut buf = Vec::new();
+        file.take(max_file_bytes + 1)
+            .read_to_end(&mut buf)
+            .map_err(fail)?;
+        if buf.len() as u64 > max_file_bytes {
+            return Err(Skipped::TooLarge(buf.len() as u64));
+        }
+        return Ok(buf);
+    }
+    // Read no further than the size fstat gave: one read for a small file, not a second to
+    // see the end (as `open().read()` would after the same fstat).
+    let mut buf = vec![0u8; size as usize];
+    let mut filled = 0;
+    let mut f = &file;
+    while filled < buf.len() {
+        match f.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+/// Read one file whole, if it is a regular file of at most `max_file_bytes`.
+pub fn read_one(path: &Path, max_file_bytes: u64) -> Result<Vec<u8>, Skipped> {
     let fail = |e: io::Error| Skipped::Failed(FileError::from_io(path, &e));
     let file: File = OpenOptions::new()
         .read(true)
@@ -75,7 +176,7 @@ pub fn read_files(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::ffi::OsStrExt;
+    use std::os::fd::AsFd;
 
     #[test]
     fn reads_in_order_and_skips_what_it_must() {
@@ -102,6 +203,36 @@ mod tests {
         assert_eq!(out[4], Err(Skipped::NotRegular));
         assert_eq!(p.snapshot().items_done, 5);
         assert_eq!(p.snapshot().bytes_done, 5);
+    }
+
+    #[test]
+    fn budget_lets_one_big_item_through_and_counts_what_is_held() {
+        let b = Budget::new(100);
+        assert!(b.acquire_now(150), "alone, a big item goes through");
+        assert!(!b.acquire_now(10), "nothing more fits while it is held");
+        b.release(150);
+        assert!(b.acquire_now(60) && b.acquire_now(40) && !b.acquire_now(1));
+        b.take(5);
+        assert_eq!(b.in_use(), 105);
+    }
+
+    #[test]
+    fn reads_relative_to_an_open_directory() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("a"), b"alpha").unwrap();
+        std::fs::write(t.path().join("empty"), b"").unwrap();
+        std::fs::write(t.path().join("big"), vec![1u8; 100]).unwrap();
+        let dir = File::open(t.path()).unwrap();
+        let d = dir.as_fd();
+        let read = |n: &str| read_at(d, OsStr::new(n), &t.path().join(n), 50);
+        assert_eq!(read("a").unwrap(), b"alpha");
+        assert_eq!(read("empty").unwrap(), b"");
+        assert_eq!(read("big"), Err(Skipped::TooLarge(100)));
+        assert!(
+            matches!(read("gone"), Err(Skipped::Failed(e)) if e.error_type == "FileNotFoundError")
+        );
+        std::fs::create_dir(t.path().join("sub")).unwrap();
+        assert_eq!(read("sub"), Err(Skipped::NotRegular));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -337,6 +337,11 @@ impl<'a> Filter<'a> {
     }
 }
 
+/// Where a [`Batch`] goes: called from the walker threads with the batch and, while it is still
+/// open, the directory its files are in (to open them relative to it, without resolving their
+/// paths again). It may block: that is the backpressure.
+pub type Sink<'a> = dyn Fn(Batch, Option<BorrowedFd<'_>>) + Sync + 'a;
+
 /// What one directory contributed: handed to the sink as soon as the directory is read.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -379,9 +384,14 @@ pub fn scan(
     progress: &Progress,
 ) -> Result<ScanOutput, ScanError> {
     let batches = Mutex::new(Vec::new());
-    let summary = scan_with(roots, opts, progress, &|b: Batch| {
-        batches.lock().unwrap_or_else(|e| e.into_inner()).push(b)
-    })?;
+    let summary = scan_with(
+        roots,
+        opts,
+        progress,
+        &|b: Batch, _: Option<BorrowedFd<'_>>| {
+            batches.lock().unwrap_or_else(|e| e.into_inner()).push(b)
+        },
+    )?;
     let mut batches = batches.into_inner().unwrap_or_else(|e| e.into_inner());
     // Unsorted output still comes in the same order every run: the order a sequential walk
     // would list it in (directories in the order their parents list them).
@@ -433,7 +443,7 @@ pub fn scan_with(
     roots: &[PathBuf],
     opts: &ScanOptions,
     progress: &Progress,
-    sink: &(dyn Fn(Batch) + Sync),
+    sink: &Sink<'_>,
 ) -> Result<Summary, ScanError> {
     let filter = Filter::new(opts)?;
     let mut root_ids = Vec::with_capacity(roots.len());
@@ -457,7 +467,9 @@ pub fn scan_with(
         return Ok(summary);
     }
     let sorted = Mutex::new(Batch::default());
-    let sort_sink = |b: Batch| sorted.lock().unwrap_or_else(|e| e.into_inner()).append(b);
+    let sort_sink = |b: Batch, _: Option<BorrowedFd<'_>>| {
+        sorted.lock().unwrap_or_else(|e| e.into_inner()).append(b)
+    };
     let walker = Walker {
         roots,
         root_ids: &root_ids,
@@ -493,7 +505,7 @@ pub fn scan_with(
         let mut all = sorted.into_inner().unwrap_or_else(|e| e.into_inner());
         sort_batch(&mut all);
         if !all.is_empty() {
-            sink(all);
+            sink(all, None);
         }
     }
     Ok(summary)
@@ -544,7 +556,7 @@ struct Walker<'a> {
     filter: &'a Filter<'a>,
     max_depth: usize,
     progress: &'a Progress,
-    sink: &'a (dyn Fn(Batch) + Sync),
+    sink: &'a Sink<'a>,
     held_fds: AtomicUsize,
     seen: AtomicU64,
 }
@@ -569,7 +581,7 @@ impl<'a> Walker<'a> {
             Err(e) => {
                 out.errors.push(FileError::from_io(&task.path, &e));
                 self.progress.add_error();
-                (self.sink)(out);
+                (self.sink)(out, None);
                 return;
             }
         };
@@ -579,7 +591,7 @@ impl<'a> Walker<'a> {
             Err(e) => {
                 out.errors.push(FileError::from_io(&task.path, &e));
                 self.progress.add_error();
-                (self.sink)(out);
+                (self.sink)(out, None);
                 return;
             }
         };
@@ -711,7 +723,7 @@ impl<'a> Walker<'a> {
         self.seen.fetch_add(out.seen, Ordering::Relaxed);
         self.progress.add_items(out.seen);
         if !out.is_empty() || out.seen > 0 {
-            (self.sink)(out);
+            (self.sink)(out, Some(fd.as_fd()));
         }
     }
 
@@ -775,7 +787,6 @@ impl<'a> Walker<'a> {
     }
 }
 
-/// Where the path relative to `root` starts in a path below it.
 /// Seconds since the epoch exactly as Python's `os.stat().st_mtime` computes them from the
 /// same nanoseconds (`sec + nsec * 1e-9`), so a scanned file equals `FileInfo.from_path`.
 pub fn mtime_secs(ns: i64) -> f64 {
@@ -784,6 +795,7 @@ pub fn mtime_secs(ns: i64) -> f64 {
     sec as f64 + nsec as f64 * 1e-9
 }
 
+/// Where the path relative to `root` starts in a path below it.
 pub fn rel_start(root: &Path) -> usize {
     let n = root.as_os_str().len();
     if root.as_os_str().as_bytes().ends_with(b"/") {

@@ -206,3 +206,72 @@ def test_in_process_modes_get_the_objects_the_scanner_made(tmp_path: Path) -> No
     FileProcessor(mode=ProcessingMode.THREAD_POOL).process_directory(
         tmp_path, lambda f: ids.add(id(f)))
     assert len(ids) == 50
+
+
+# --- read-ahead while walking ------------------------------------------------------------------
+
+
+def test_read_ahead_hands_over_every_files_bytes(tmp_path: Path) -> None:
+    expected = many_files(tmp_path, 500)
+    (tmp_path / "big.bin").write_bytes(b"b" * 5000)
+    stream = FileScanner().stream(tmp_path, read_ahead=4096)
+    seen = {}
+    for info in stream:
+        assert info.prefetched == (info.size_bytes <= 4096)
+        seen[info.path_str] = info.read_bytes()
+        assert not info.prefetched, "handed over once"
+    assert seen.pop(str(tmp_path / "big.bin")) == b"b" * 5000, "too large: read when asked"
+    assert set(seen) == expected
+    assert all(seen[p] == Path(p).read_bytes() for p in expected)
+    assert stream.read_ahead_bytes == 0
+
+
+def test_read_ahead_stays_within_its_budget_when_nothing_is_read(tmp_path: Path) -> None:
+    for i in range(200):
+        write(tmp_path / f"d{i // 10}" / f"f{i}.bin", bytes([i % 256]) * 1000)
+    stream = FileScanner().stream(tmp_path, read_ahead=1 << 20, read_budget=10_000)
+    held = []
+    peak = 0
+    for info in stream:  # kept, never read: the walk goes on, reading no more ahead
+        held.append(info)
+        peak = max(peak, stream.read_ahead_bytes)
+    assert len(held) == 200 and peak <= 10_000
+    assert 0 < sum(f.prefetched for f in held) <= 10
+    assert all(f.read_bytes() == Path(f.path_str).read_bytes() for f in held)
+    assert stream.read_ahead_bytes == 0
+
+
+@pytest.mark.parametrize("mode", ["sequential", "thread_pool", "async"])
+def test_prefetch_while_walking_gives_what_reading_gives(tmp_path: Path, mode: str) -> None:
+    expected = many_files(tmp_path, 800)
+    os.mkfifo(tmp_path / "pipe.txt")
+
+    def head(f: FileInfo) -> bytes:
+        return f.read_bytes()
+
+    plain = FileProcessor(mode=mode).process_directory(tmp_path, head)
+    ahead = FileProcessor(mode=mode, prefetch=True, prefetch_bytes=20_000).process_directory(
+        tmp_path, head)
+    by_path = {r.file_info.path_str: r.result for r in ahead.results if r.success}
+    assert by_path == {r.file_info.path_str: r.result for r in plain.results if r.success}
+    assert set(by_path) == expected and ahead.failed == plain.failed
+
+
+def test_prefetched_bytes_the_function_ignores_are_let_go(tmp_path: Path) -> None:
+    many_files(tmp_path, 300)
+    batch = FileProcessor(mode="sequential", prefetch=True).process_directory(
+        tmp_path, lambda f: f.size_bytes)
+    assert batch.successful == 300
+    assert not any(r.file_info.prefetched for r in batch.results)
+
+
+def test_fast_paths_are_the_paths_pathlib_makes(tmp_path: Path) -> None:
+    many_files(tmp_path / "a b" / "ré", 30)
+    for root in (tmp_path, Path(str(tmp_path) + "/"), Path(os.path.relpath(tmp_path))):
+        for info in FileScanner().list_files(str(root)):
+            slow = Path(info.path_str)
+            fast = info.path
+            assert type(fast) is type(slow) and fast == slow and hash(fast) == hash(slow)
+            assert str(fast) == str(slow) and fast.parts == slow.parts
+            assert fast.parent == slow.parent and fast.name == slow.name
+            assert pickle.loads(pickle.dumps(fast)) == slow

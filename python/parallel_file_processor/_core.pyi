@@ -81,7 +81,13 @@ class ScanStream:
     """Files as the walk finds them, in lists of FileInfo."""
 
     def __init__(
-        self, roots: list[str], options: ScanOptionsLike, *, batch_size: int = 1024
+        self,
+        roots: list[str],
+        options: ScanOptionsLike,
+        *,
+        batch_size: int = 1024,
+        read_ahead: int | None = None,
+        read_budget: int = ...,
     ) -> None: ...
     def __iter__(self) -> ScanStream: ...
     def __next__(self) -> list[FileInfo]: ...
@@ -95,6 +101,8 @@ class ScanStream:
     def entries_seen(self) -> int: ...
     @property
     def done(self) -> bool: ...
+    @property
+    def read_ahead_bytes(self) -> int: ...
 
 def scan_tree(
     roots: list[str],

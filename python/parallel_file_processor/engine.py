@@ -239,14 +239,23 @@ class ParallelProcessor(Generic[T, R]):
             size = self.batch_size or runner.chunk_size(total)
             prefetcher = None
             source: Source
-            if self.prefetch if prefetch is None else prefetch:
+            wants_prefetch = self.prefetch if prefetch is None else prefetch
+            # Bytes read here would be left behind when items are pickled to another process.
+            read_ahead = wants_prefetch and runner.in_process
+            if hasattr(items, "take") and (getattr(items, "reads_ahead", False)
+                                           or not read_ahead):
+                # A stream (files as a walk finds them), reading ahead itself or not at all.
+                source = BatchSource(items, size)
+            elif read_ahead:
                 prefetcher = Prefetcher(chunked(items, size), self.prefetch_bytes,
                                         self.prefetch_max_file_bytes)
                 source = prefetcher
-            elif hasattr(items, "take"):  # a stream (files as a walk finds them)
-                source = BatchSource(items, size)
             else:
                 source = IterSource(chunked(items, size))
+            if read_ahead or getattr(items, "reads_ahead", False):
+                runner_task = getattr(runner, "task", None)
+                if runner_task is not None:
+                    runner_task.drop_unread = True
             # Ordered streams: a few chunks per worker beyond the first missing result.
             ahead = max(runner.capacity, 2) * size * 2
             run = ItemRun(source, runner, ordered=ordered, ahead=ahead,
@@ -327,22 +336,33 @@ class FileProcessor:
         walk goes on), in the order they are found; a scanner with ``sort=True`` lists them
         all first and processes them in path order.
         """
-        files: Any
-        if getattr(self.scanner, "sort", True) or not hasattr(self.scanner, "stream"):
-            files = self.scanner.list_files(directory)
-            if not files and not self.scanner.last_errors:
-                return BatchResult()
-        else:
-            files = self.scanner.stream(directory)
+        from .scan import FileScanner
+
+        wants_prefetch = self.prefetch if prefetch is None else prefetch
         parallel: ParallelProcessor[FileInfo, Any] = ParallelProcessor(
             processor,
             mode=self.mode,
             max_workers=self.max_workers,
-            prefetch=self.prefetch if prefetch is None else prefetch,
+            prefetch=wants_prefetch,
             **self.engine_options,
         )
         if progress_callback:
             parallel.on_progress(progress_callback)
+        files: Any
+        streams = (isinstance(self.scanner, FileScanner) and not self.scanner.sort
+                   and type(self.scanner).list_files is FileScanner.list_files)
+        if not streams:
+            files = self.scanner.list_files(directory)
+            if not files and not self.scanner.last_errors:
+                return BatchResult()
+        elif (wants_prefetch and parallel.executor is None
+              and self.mode != ProcessingMode.PROCESS_POOL):
+            # The walker threads read each file as they find it (in-process modes only: a
+            # process worker would not get the bytes).
+            files = self.scanner.stream(directory, read_ahead=parallel.prefetch_max_file_bytes,
+                                        read_budget=parallel.prefetch_bytes)
+        else:
+            files = self.scanner.stream(directory)
         try:
             result = parallel.process(files)
         finally:

@@ -181,18 +181,23 @@ class FileScanner:
         """
         yield from self.stream(directory)
 
-    def stream(self, directory: PathLike | Iterable[PathLike], *,
-               batch_size: int = 1024) -> FileStream:
+    def stream(self, directory: PathLike | Iterable[PathLike], *, batch_size: int = 1024,
+               read_ahead: int | None = None, read_budget: int = 256 << 20) -> FileStream:
         """The matching files as the native walk finds them: a :class:`FileStream` (iterate
         it for FileInfo objects, or ``batches()`` for lists). The walk goes on in native
         threads with the GIL released and waits when the consumer falls behind.
+
+        ``read_ahead=N``: the walker threads also read every regular file of at most ``N``
+        bytes as they find it, so ``FileInfo.read_bytes()`` returns at once; at most
+        ``read_budget`` bytes are held that were not handed over yet.
 
         The root is checked at once (``FileNotFoundError``...). :attr:`last_errors` is
         complete once the stream is exhausted.
         """
         self.last_errors = []
-        native = _core.ScanStream(_roots(directory), self.options(), batch_size=batch_size)
-        return FileStream(native, self)
+        native = _core.ScanStream(_roots(directory), self.options(), batch_size=batch_size,
+                                  read_ahead=read_ahead, read_budget=read_budget)
+        return FileStream(native, self, reads_ahead=read_ahead is not None)
 
     def list_files(self, directory: PathLike) -> list[FileInfo]:
         """All matching files as a list."""
@@ -224,9 +229,11 @@ class FileStream:
     scanner's ``last_errors``) once the stream is exhausted. :meth:`close` stops the walk.
     """
 
-    def __init__(self, native: Any, scanner: FileScanner) -> None:
+    def __init__(self, native: Any, scanner: FileScanner, *, reads_ahead: bool = False) -> None:
         self._native = native
         self._scanner = scanner
+        #: the walk reads each file's bytes as it finds them (``read_ahead=``)
+        self.reads_ahead = reads_ahead
         self.errors: list[FileError] = []
 
     def _finish(self) -> None:
@@ -255,6 +262,11 @@ class FileStream:
     @property
     def done(self) -> bool:
         return bool(self._native.done)
+
+    @property
+    def read_ahead_bytes(self) -> int:
+        """Bytes read ahead and not handed over yet."""
+        return int(self._native.read_ahead_bytes)
 
     def close(self) -> None:
         self._native.close()

@@ -64,7 +64,7 @@ class ChunkTask:
     bytes once and reuses the function for every chunk.
     """
 
-    __slots__ = ("fn", "retries", "retry_on", "backoff", "max_backoff", "_blob")
+    __slots__ = ("fn", "retries", "retry_on", "backoff", "max_backoff", "drop_unread", "_blob")
 
     def __init__(
         self,
@@ -79,6 +79,8 @@ class ChunkTask:
         self.retry_on = retry_on
         self.backoff = backoff
         self.max_backoff = max_backoff
+        #: read-ahead is on: bytes the function did not read are dropped once it returns
+        self.drop_unread = False
         self._blob: bytes | None = None
 
     def blob(self) -> bytes:
@@ -183,6 +185,7 @@ def run_chunk(
     ok = Status.OK
     # The per-item path is kept flat (no helper call, positional fields): with cheap items the
     # engine's own overhead is what a user would measure.
+    drop = task.drop_unread
     if slot is None:
         for index, item in chunk:
             start = clock()
@@ -190,10 +193,14 @@ def run_chunk(
                 value = fn(item)
             except Exception as exc:
                 append(_failed_item(task, index, item, wid, start, exc))
+                if drop and type(item) is FileInfo:
+                    item.set_prefetched(None)
                 continue
             info = item if type(item) is FileInfo else file_info_for(item)
             append(ProcessingResult(info, True, value, None, clock() - start, None, None, 1,
                                     wid, ok, index, item))
+            if drop and info.prefetched:
+                info.set_prefetched(None)  # unread bytes count against the read-ahead budget
         return out
     monotonic = time.monotonic
     for index, item in chunk:
@@ -209,6 +216,8 @@ def run_chunk(
             info = item if type(item) is FileInfo else file_info_for(item)
             result = ProcessingResult(info, True, value, None, clock() - start, None, None, 1,
                                       wid, ok, index, item)
+        if drop and type(item) is FileInfo and item.prefetched:
+            item.set_prefetched(None)  # unread bytes count against the read-ahead budget
         if slot.abandoned:
             break  # the runner gave up on this chunk (a timeout): the result is not wanted
         append(result)

@@ -8,12 +8,15 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use pyo3::exceptions::PyOSError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple, PyType};
 
+use crate::prefetch::Budget;
 use crate::scan::Entry;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -38,8 +41,12 @@ fn path_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
 /// (another Python, another pathlib) falls back to plain `Path(s)`.
 enum PathMaker {
     Plain,
-    /// 3.10-3.11: `PosixPath._from_parsed_parts(drv, root, parts)`.
-    Parts(Py<PyAny>),
+    /// 3.10-3.11: what `PosixPath._from_parsed_parts(drv, root, parts)` does, done here:
+    /// `object.__new__(PosixPath)` with `_drv`, `_root` and `_parts` set.
+    Parts {
+        new: Py<PyAny>,
+        cls: Py<PyAny>,
+    },
     /// 3.12+: `object.__new__(PosixPath)` with `_raw_paths = [s]`.
     Raw {
         new: Py<PyAny>,
@@ -68,21 +75,24 @@ impl PathMaker {
         let Ok(cls) = pathlib.getattr("PosixPath") else {
             return PathMaker::Plain;
         };
+        let Ok(new) = py
+            .import("builtins")
+            .and_then(|b| b.getattr("object"))
+            .and_then(|o| o.getattr("__new__"))
+        else {
+            return PathMaker::Plain;
+        };
         let candidates = [
-            cls.getattr("_from_parsed_parts")
-                .ok()
-                .filter(|_| cls.hasattr("_parts").unwrap_or(false) || py.version_info() < (3, 12))
-                .map(|f| PathMaker::Parts(f.unbind())),
-            py.import("builtins")
-                .and_then(|b| b.getattr("object"))
-                .and_then(|o| o.getattr("__new__"))
-                .ok()
-                .map(|new| PathMaker::Raw {
-                    new: new.unbind(),
-                    cls: cls.clone().unbind(),
-                }),
+            PathMaker::Parts {
+                new: new.clone().unbind(),
+                cls: cls.clone().unbind(),
+            },
+            PathMaker::Raw {
+                new: new.unbind(),
+                cls: cls.clone().unbind(),
+            },
         ];
-        for maker in candidates.into_iter().flatten() {
+        for maker in candidates {
             if maker.agrees(py).unwrap_or(false) {
                 return maker;
             }
@@ -134,7 +144,7 @@ impl PathMaker {
         };
         match self {
             PathMaker::Plain => path_type(py)?.call1((s,)),
-            PathMaker::Parts(from_parsed) => {
+            PathMaker::Parts { new, cls } => {
                 let (root, rest) = match text.strip_prefix('/') {
                     Some(rest) => ("/", rest),
                     None => ("", text),
@@ -167,14 +177,17 @@ impl PathMaker {
                 if !name.is_empty() {
                     parts.append(name)?;
                 }
-                let p = from_parsed.bind(py).call1(("", root, parts))?;
-                p.setattr("_str", s)?;
+                let p = new.bind(py).call1((cls.bind(py),))?;
+                p.setattr(intern!(py, "_drv"), intern!(py, ""))?;
+                p.setattr(intern!(py, "_root"), PyString::new(py, root))?;
+                p.setattr(intern!(py, "_parts"), parts)?;
+                p.setattr(intern!(py, "_str"), s)?;
                 Ok(p)
             }
             PathMaker::Raw { new, cls } => {
                 let p = new.bind(py).call1((cls.bind(py),))?;
-                p.setattr("_raw_paths", PyList::new(py, [s])?)?;
-                p.setattr("_str", s)?;
+                p.setattr(intern!(py, "_raw_paths"), PyList::new(py, [s])?)?;
+                p.setattr(intern!(py, "_str"), s)?;
                 Ok(p)
             }
         }
@@ -217,6 +230,14 @@ pub struct FileInfo {
     extension: Py<PyAny>,
     rel: Rel,
     data: Option<Py<PyBytes>>,
+    /// The read-ahead budget the data counts against (given back when it is handed over).
+    held: Option<(Arc<Budget>, u64)>,
+}
+
+impl Drop for FileInfo {
+    fn drop(&mut self) {
+        self.give_back();
+    }
 }
 
 fn fspath<'py>(py: Python<'py>, path: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -250,6 +271,7 @@ impl FileInfo {
                 None => Rel::None,
             },
             data: None,
+            held: None,
         })
     }
 
@@ -318,6 +340,7 @@ impl FileInfo {
 
     /// Hand over bytes read ahead (used by the engine's read-ahead).
     fn set_prefetched(&mut self, data: Option<Py<PyBytes>>) {
+        self.give_back();
         self.data = data;
     }
 
@@ -325,6 +348,7 @@ impl FileInfo {
     /// released), else read now with the GIL released.
     fn read_bytes(&mut self, py: Python<'_>) -> PyResult<Py<PyBytes>> {
         if let Some(data) = self.data.take() {
+            self.give_back();
             return Ok(data);
         }
         let path: PathBuf = self.fspath.bind(py).extract()?;
@@ -459,6 +483,12 @@ impl FileInfo {
 }
 
 impl FileInfo {
+    fn give_back(&mut self) {
+        if let Some((budget, n)) = self.held.take() {
+            budget.release(n);
+        }
+    }
+
     /// ``(path string, size, mtime, extension, relative path)``: equality and pickling.
     fn fields<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
         let py = slf.py();
@@ -484,6 +514,13 @@ pub fn os_error(path: &Path, err: &std::io::Error) -> PyErr {
     let msg = std::io::Error::from_raw_os_error(code).to_string();
     let msg = msg.split(" (os error").next().unwrap_or(&msg).to_owned();
     PyOSError::new_err((code, msg, path.as_os_str().to_os_string()))
+}
+
+/// Hand bytes read ahead to a new FileInfo; they count against `budget` until handed over.
+pub fn attach(info: &Bound<'_, FileInfo>, data: &[u8], budget: &Arc<Budget>) {
+    let mut this = info.borrow_mut();
+    this.data = Some(PyBytes::new(info.py(), data).unbind());
+    this.held = Some((budget.clone(), data.len() as u64));
 }
 
 /// Builds FileInfo objects for scanned entries, sharing one string per distinct extension.
@@ -544,6 +581,7 @@ impl<'py> Maker<'py> {
             extension: self.extension(e),
             rel,
             data: None,
+            held: None,
         };
         Bound::new(py, info)
     }

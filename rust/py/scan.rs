@@ -4,16 +4,13 @@ use std::ffi::OsString;
 use std::os::fd::FromRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use super::common::{file_errors, io_err, package_err, run_job, POLL_INTERVAL};
+use super::common::{file_errors, io_err, package_err, run_job};
 use super::fileinfo::Maker;
 use crate::output::{Format, RowWriter};
 use crate::progress::Progress;
@@ -23,7 +20,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(scan_tree, m)?)?;
     m.add_function(wrap_pyfunction!(scan_files, m)?)?;
     m.add_function(wrap_pyfunction!(scan_write, m)?)?;
-    m.add_class::<ScanStream>()?;
     Ok(())
 }
 
@@ -412,7 +408,7 @@ fn scan_write<'py>(
     let failed: Mutex<Option<std::io::Error>> = Mutex::new(None);
     let kept = Mutex::new((Vec::new(), Vec::new()));
     let result = run_job(py, &counters, progress.as_ref(), || {
-        let sink = |b: scan::Batch| {
+        let sink = |b: scan::Batch, _: Option<std::os::fd::BorrowedFd<'_>>| {
             {
                 let mut k = kept.lock().unwrap_or_else(|e| e.into_inner());
                 k.0.extend(b.special);
@@ -466,251 +462,4 @@ fn write_error(e: &std::io::Error) -> PyErr {
     let msg = std::io::Error::from_raw_os_error(code).to_string();
     let msg = msg.split(" (os error").next().unwrap_or(&msg).to_owned();
     PyOSError::new_err((code, msg, "<stdout>"))
-}
-
-/// Files as the walk finds them: each `next()` gives a list of FileInfo (as soon as any are
-/// found, up to `batch_size`), while the walk goes on in native threads with the GIL released.
-/// Memory stays bounded: the walk waits when the consumer is behind. After the last batch,
-/// `errors`, `special` and `entries_seen` hold the rest of what the scan found.
-#[pyclass(module = "parallel_file_processor._core")]
-pub struct ScanStream {
-    rx: Mutex<Option<Receiver<scan::Batch>>>,
-    handle: Mutex<Option<JoinHandle<Result<Summary, ScanError>>>>,
-    progress: Arc<Progress>,
-    roots: Vec<PathBuf>,
-    starts: Vec<usize>,
-    batch_size: usize,
-    errors: Vec<crate::error::FileError>,
-    special: Vec<Entry>,
-    summary: Summary,
-}
-
-#[pymethods]
-impl ScanStream {
-    #[new]
-    #[pyo3(signature = (roots, options, *, batch_size = 1024))]
-    fn new(
-        py: Python<'_>,
-        roots: Vec<PathBuf>,
-        options: Options,
-        batch_size: usize,
-    ) -> PyResult<Self> {
-        let mut opts = options.0;
-        // Fail now, in the caller, on a missing root or a bad pattern.
-        scan::check(&roots, &opts).map_err(|e| scan_error(py, e))?;
-        let progress = Arc::new(Progress::new());
-        let threads = opts.threads.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        });
-        // A pool of its own: its threads block when the consumer is behind, and the consumer
-        // may itself need the default pool (read-ahead, hashing) to catch up.
-        opts.threads = Some(threads);
-        let (tx, rx) = sync_channel::<scan::Batch>(threads * 16);
-        let walk_roots = roots.clone();
-        let walk_progress = progress.clone();
-        let handle = std::thread::Builder::new()
-            .name("pfp-scan".into())
-            .spawn(move || {
-                let p = walk_progress.clone();
-                scan::scan_with(&walk_roots, &opts, &walk_progress, &|b| {
-                    if tx.send(b).is_err() {
-                        p.cancel(); // nobody is reading any more
-                    }
-                })
-            })
-            .map_err(|e| PyOSError::new_err(format!("cannot start the scan: {e}")))?;
-        let starts = roots.iter().map(|r| scan::rel_start(r)).collect();
-        Ok(Self {
-            rx: Mutex::new(Some(rx)),
-            handle: Mutex::new(Some(handle)),
-            progress,
-            roots,
-            starts,
-            batch_size: batch_size.max(1),
-            errors: Vec::new(),
-            special: Vec::new(),
-            summary: Summary::default(),
-        })
-    }
-
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
-        let mut files: Vec<Entry> = Vec::new();
-        loop {
-            let taken = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take();
-            let Some(rx) = taken else {
-                return Ok(None);
-            };
-            // Wait for a batch with the GIL released, waking to notice Ctrl-C. The receiver
-            // moves into the waiting closure and back (it may not be shared across threads).
-            let (rx, got) = py.detach(move || {
-                let got = rx.recv_timeout(POLL_INTERVAL);
-                (rx, got)
-            });
-            match got {
-                Ok(batch) => {
-                    self.absorb(batch, &mut files);
-                    while files.len() < self.batch_size {
-                        match rx.try_recv() {
-                            Ok(batch) => self.absorb(batch, &mut files),
-                            Err(_) => break,
-                        }
-                    }
-                    *self.rx.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
-                    if !files.is_empty() {
-                        return self.objects(py, &files).map(Some);
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    *self.rx.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
-                    if let Err(e) = py.check_signals() {
-                        self.stop(py);
-                        return Err(e);
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    drop(rx);
-                    let handle = self.handle.lock().unwrap_or_else(|e| e.into_inner()).take();
-                    if let Some(h) = handle {
-                        match py.detach(|| h.join()) {
-                            Ok(Ok(summary)) => self.summary = summary,
-                            Ok(Err(e)) => return Err(scan_error(py, e)),
-                            Err(_) => return Err(PyRuntimeError::new_err("the scan panicked")),
-                        }
-                    }
-                    return Ok(None);
-                }
-            }
-        }
-    }
-
-    /// What the walk found within ``timeout`` seconds (None: wait), as a list of FileInfo
-    /// (empty when nothing came in time); None once the walk is over and everything was
-    /// handed out. Lets a consumer keep working while the walk is slower than it.
-    #[pyo3(signature = (timeout = None))]
-    fn take<'py>(
-        &mut self,
-        py: Python<'py>,
-        timeout: Option<f64>,
-    ) -> PyResult<Option<Bound<'py, PyList>>> {
-        let Some(timeout) = timeout else {
-            return self.__next__(py);
-        };
-        let taken = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let Some(rx) = taken else {
-            return Ok(None);
-        };
-        let wait = Duration::from_secs_f64(timeout.clamp(0.0, 3600.0));
-        let (rx, got) = py.detach(move || {
-            let got = if wait.is_zero() {
-                rx.try_recv().map_err(|e| match e {
-                    TryRecvError::Empty => RecvTimeoutError::Timeout,
-                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                })
-            } else {
-                rx.recv_timeout(wait)
-            };
-            (rx, got)
-        });
-        let mut files = Vec::new();
-        match got {
-            Ok(batch) => {
-                self.absorb(batch, &mut files);
-                while files.len() < self.batch_size {
-                    match rx.try_recv() {
-                        Ok(batch) => self.absorb(batch, &mut files),
-                        Err(_) => break,
-                    }
-                }
-                *self.rx.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
-                self.objects(py, &files).map(Some)
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                *self.rx.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
-                py.check_signals()?;
-                Ok(Some(PyList::empty(py)))
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                // Put it back: __next__ sees the end, joins the walk and reports its error.
-                *self.rx.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
-                self.__next__(py)
-            }
-        }
-    }
-
-    /// Stop the walk (also done when the stream is dropped).
-    fn close(&mut self, py: Python<'_>) {
-        self.stop(py);
-    }
-
-    /// ``(path, error_type, message)`` of what could not be read, so far.
-    #[getter]
-    fn errors(&self) -> Vec<(OsString, String, String)> {
-        file_errors(self.errors.clone())
-    }
-
-    /// ``(path, kind)`` of FIFOs, sockets and devices left out, so far.
-    #[getter]
-    fn special(&self) -> Vec<(OsString, &'static str)> {
-        self.special
-            .iter()
-            .map(|e| (e.path.as_os_str().to_owned(), e.kind.as_str()))
-            .collect()
-    }
-
-    #[getter]
-    fn entries_seen(&self) -> u64 {
-        self.summary
-            .entries_seen
-            .max(self.progress.snapshot().items_done)
-    }
-
-    /// Whether the walk has finished (every batch handed out).
-    #[getter]
-    fn done(&self) -> bool {
-        self.rx.lock().unwrap_or_else(|e| e.into_inner()).is_none()
-    }
-}
-
-impl ScanStream {
-    fn absorb(&mut self, batch: scan::Batch, files: &mut Vec<Entry>) {
-        files.extend(batch.files);
-        self.special.extend(batch.special);
-        self.errors.extend(batch.errors);
-    }
-
-    fn objects<'py>(&self, py: Python<'py>, files: &[Entry]) -> PyResult<Bound<'py, PyList>> {
-        let mut maker = Maker::new(py);
-        let list = PyList::empty(py);
-        for e in files {
-            list.append(maker.make(e, self.starts[e.root as usize])?)?;
-        }
-        let _ = &self.roots;
-        Ok(list)
-    }
-
-    fn stop(&mut self, py: Python<'_>) {
-        self.progress.cancel();
-        // Dropping the receiver unblocks a walker waiting to send; then it sees the cancel.
-        self.rx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let handle = self.handle.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = handle {
-            let _ = py.detach(|| h.join());
-        }
-    }
-}
-
-impl Drop for ScanStream {
-    fn drop(&mut self) {
-        self.progress.cancel();
-        self.rx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = self.handle.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = h.join();
-        }
-    }
 }
