@@ -6,13 +6,15 @@
 //! position. Archives are also extracted in parallel with each other (rayon nests the two).
 //!
 //! Nothing is trusted: every name is checked before anything is written (traversal, absolute
-//! and drive paths, backslashes, NUL bytes, `.`/`..`, duplicates, case clashes, file/directory
-//! clashes), symlink targets must stay inside the archive's folder and are created last, sizes
-//! are checked while inflating (never trusted from headers), and overlapping entries (the
-//! "better zip bomb") are refused. An archive extracts into a fresh temporary folder next to
+//! and drive paths, backslashes that are not separators (see [`entry_name`]), NUL bytes,
+//! `.`/`..`, duplicates, case clashes, file/directory clashes), symlink targets must stay
+//! inside the archive's folder and are created last, sizes are checked while inflating (never
+//! trusted from headers), and overlapping entries (the "better zip bomb") are refused. An archive extracts into a fresh temporary folder next to
 //! its target and is renamed into place only when every entry succeeded, so a failed or
 //! cancelled archive leaves nothing behind, and no pre-existing link in the output can
-//! redirect a write.
+//! redirect a write. What a killed run leaves is removed by the next one (module `leftovers`).
+//! An archive path that is a FIFO, socket or device is refused, never opened for a blocking
+//! read.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -853,8 +855,8 @@ fn is_case_insensitive(dir: &Path) -> bool {
     folded
 }
 
-/// A fresh, locked temporary folder beside `target`: `.NAME.pfp-partial-PID-TOKEN-N` (see
-/// [`leftovers`] for how a killed run's folder is recognised and removed by the next run).
+/// A fresh, locked temporary folder beside `target`: `.NAME.pfp-partial-PID-TOKEN-N` (the
+/// `leftovers` module says how a killed run's folder is recognised and removed by the next run).
 fn temp_dir_for(target: &Path) -> Result<(PathBuf, Option<leftovers::Held>), ExtractError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let parent = target.parent().unwrap_or(Path::new("."));
@@ -1389,7 +1391,7 @@ fn staging_folders(jobs: &[Job], merge: bool) -> Vec<PathBuf> {
 }
 
 /// [`extract_all`], first removing what killed runs left in the folders it writes to (see
-/// [`leftovers`]); also returns what was removed or put back.
+/// the `leftovers` module); also returns what was removed or put back.
 pub fn extract_all_cleaning(
     jobs: &[Job],
     opts: &ExtractOptions,
@@ -1925,6 +1927,48 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a")]);
+    }
+
+    #[test]
+    fn fuzzer_escape_input_is_refused() {
+        // Found by fuzz/run.sh's `archive` target against a build whose name check let `..`
+        // through: the DOS-host entry `..\x` was then written beside the target folder.
+        const INPUT: &str =
+            "UEsDBBQAAAAAAIMYIlBLu/4cBQAAAAUAAAADAAAAYS9sLi4vLi5QSwMEFAAAAAAAgxgiUFp62u8BAAAA\
+            AQAAAAQAAAAuLlx4ZVBLAQIUAxQAAAAAAIMYIlBLu/4cBQAAAAUAAAADAAAAAAAAAAAA////AQAAAABhL2xQ\
+            SwECFAAUAAAAAACDGCJQWnra7wEAAAABAAAABAAAAAAAAAAAAAAAgAEmAAAALi5ceFBLBQYAAAAAAgACAGMA\
+            AABJAAAAAAA=";
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("f.zip"), base64_decode(INPUT)).unwrap();
+        let r = extract_all(
+            &[job(dir.path(), "f")],
+            &ExtractOptions::default(),
+            &Progress::new(),
+        );
+        let err = r[0].error.as_ref().expect("refused");
+        assert_eq!(err.error_type, "UnsafeArchiveError", "{err:?}");
+        assert_eq!(fs::read_dir(dir.path().join("out")).unwrap().count(), 0);
+    }
+
+    fn base64_decode(s: &str) -> Vec<u8> {
+        let val = |c: u8| match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            _ => 63,
+        };
+        let clean: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+        let mut out = Vec::new();
+        for chunk in clean.chunks(4) {
+            let n = chunk.iter().take_while(|&&c| c != b'=').count();
+            let v = chunk[..n]
+                .iter()
+                .fold(0u32, |acc, &c| (acc << 6) | u32::from(val(c)))
+                << (6 * (4 - n));
+            out.extend_from_slice(&v.to_be_bytes()[1..n]);
+        }
+        out
     }
 
     #[test]
