@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from parallel_file_processor import extract_zips, list_zip, zip_frame
 
-# --- helpers ---------------------------------------------------------------------------------
+# --- building archives -----------------------------------------------------------------------
 
 
 def windows_zip(path: Path, files: dict[str, bytes], *, system: int = 0) -> Path:
