@@ -6,13 +6,15 @@
 //! position. Archives are also extracted in parallel with each other (rayon nests the two).
 //!
 //! Nothing is trusted: every name is checked before anything is written (traversal, absolute
-//! and drive paths, backslashes, NUL bytes, `.`/`..`, duplicates, case clashes, file/directory
-//! clashes), symlink targets must stay inside the archive's folder and are created last, sizes
-//! are checked while inflating (never trusted from headers), and overlapping entries (the
-//! "better zip bomb") are refused. An archive extracts into a fresh temporary folder next to
+//! and drive paths, backslashes that are not separators (see [`entry_name`]), NUL bytes,
+//! `.`/`..`, duplicates, case clashes, file/directory clashes), symlink targets must stay
+//! inside the archive's folder and are created last, sizes are checked while inflating (never
+//! trusted from headers), and overlapping entries (the "better zip bomb") are refused. An archive extracts into a fresh temporary folder next to
 //! its target and is renamed into place only when every entry succeeded, so a failed or
 //! cancelled archive leaves nothing behind, and no pre-existing link in the output can
-//! redirect a write.
+//! redirect a write. What a killed run leaves is removed by the next one (module `leftovers`).
+//! An archive path that is a FIFO, socket or device is refused, never opened for a blocking
+//! read.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -30,6 +32,9 @@ use zip::{CompressionMethod, ExtraField, ZipArchive};
 
 use crate::error::{io_error_type, FileError};
 use crate::progress::Progress;
+
+mod leftovers;
+pub use leftovers::{clean_folder, clean_folder_now, Leftover};
 
 const IN_BUF_SIZE: usize = 1 << 20;
 const OUT_BUF_SIZE: usize = 1 << 20;
@@ -249,16 +254,56 @@ impl Seek for PReader {
     }
 }
 
-fn open_archive(path: &Path) -> Result<ZipArchive<PReader>, ExtractError> {
-    let file = File::open(path).map_err(io_at(path))?;
+/// What a path is when it is not a regular file, for the refusal message.
+fn special_kind(ft: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() || ft.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The callers put the archive's path in front of every message.
+fn not_regular(ft: fs::FileType) -> ExtractError {
+    ExtractError::Corrupt(format!(
+        "not a regular file ({}): not read",
+        special_kind(ft)
+    ))
+}
+
+/// Open an archive for reading without ever blocking: FIFOs, sockets and devices are refused
+/// from `stat` before any `open`, and the open itself is non-blocking (a FIFO swapped in
+/// between is seen by `fstat` and refused, not waited on).
+fn open_regular(path: &Path) -> Result<(File, u64), ExtractError> {
+    let meta = fs::metadata(path).map_err(io_at(path))?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io_at(path))?;
     let meta = file.metadata().map_err(io_at(path))?;
     if !meta.is_file() {
-        return Err(ExtractError::Corrupt("not a regular file".into()));
+        return Err(not_regular(meta.file_type()));
     }
+    Ok((file, meta.len()))
+}
+
+fn open_archive(path: &Path) -> Result<ZipArchive<PReader>, ExtractError> {
+    let (file, len) = open_regular(path)?;
     let reader = PReader {
         file: Arc::new(file),
         pos: 0,
-        len: meta.len(),
+        len,
     };
     ZipArchive::new(reader).map_err(corrupt)
 }
@@ -295,41 +340,113 @@ fn escape(raw: &[u8]) -> String {
     raw.escape_ascii().to_string()
 }
 
-/// Check a decoded entry name; returns its components and whether it names a folder. Unsafe
-/// names are refused, never rewritten (`a/../../x` is not turned into `a/x`).
-pub fn check_name(name: &str) -> Result<(Vec<&str>, bool), String> {
-    let bad = |why: &str| Err(format!("unsafe entry name {name:?}: {why}"));
+/// How one archive's backslashes are read, decided once from all its names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NameRules {
+    /// No name in the archive contains `/`: a `\` can only be a separator.
+    pub no_slash: bool,
+}
+
+impl NameRules {
+    pub fn of<'a>(raw_names: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        Self {
+            no_slash: raw_names.into_iter().all(|n| !n.contains(&b'/')),
+        }
+    }
+}
+
+/// Whether the "version made by" host is DOS or Windows (FAT, NTFS, VFAT), where `\` is the
+/// folder separator and can never be part of a file name.
+pub fn windows_host(system: zip::System) -> bool {
+    matches!(
+        system,
+        zip::System::Dos | zip::System::WindowsNTFS | zip::System::VFAT
+    )
+}
+
+/// An entry's name as it is listed and extracted: decoded ([`decode_name`]), then with `\` read
+/// as a folder separator where that is the only possible reading:
+///
+/// * the name is pure ASCII or flagged UTF-8 (in UTF-8 the byte 0x5C is always `\`; in a
+///   legacy double-byte code page such as Shift-JIS, GBK or Big5 it is also the second byte of
+///   many characters, so such names are never split on it), and
+/// * the entry was made on a DOS/Windows host, or no name in the archive contains `/`.
+///
+/// Any other backslash is left in place, and [`check_name`] refuses the entry. The result is
+/// only a candidate: every safety check still applies to it (`..\..\x` becomes `../../x`,
+/// which is refused).
+pub fn entry_name(
+    raw: &[u8],
+    utf8: bool,
+    windows: bool,
+    rules: NameRules,
+) -> Result<String, String> {
+    let name = decode_name(raw, utf8)?;
+    if raw.contains(&b'\\') && (utf8 || raw.is_ascii()) && (windows || rules.no_slash) {
+        return Ok(name.replace('\\', "/"));
+    }
+    Ok(name)
+}
+
+/// Why a name (after [`entry_name`]) is refused, if it is.
+fn name_problem(name: &str, legacy: bool) -> Option<&'static str> {
     if name.is_empty() {
-        return bad("empty name");
+        return Some("empty name");
     }
     if name.contains('\0') {
-        return bad("NUL byte");
+        return Some("NUL byte");
     }
     if name.contains('\\') {
-        return bad("backslash separator");
+        return Some(if legacy {
+            "a backslash in a name that is not UTF-8: in double-byte code pages (Shift-JIS, GBK, \
+             Big5) that byte is part of a character, so it is neither read as a separator nor kept"
+        } else {
+            "backslash in a name of an archive not made on Windows whose other names use '/'"
+        });
     }
     if name.starts_with('/') {
-        return bad("absolute path");
+        return Some("absolute path");
     }
     let b = name.as_bytes();
     if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
-        return bad("drive letter");
+        return Some("drive letter");
     }
-    let is_dir = name.ends_with('/');
-    let body = if is_dir {
-        &name[..name.len() - 1]
-    } else {
-        name
-    };
-    let mut parts = Vec::new();
+    let body = name.strip_suffix('/').unwrap_or(name);
     for part in body.split('/') {
         match part {
-            "" => return bad("empty path component"),
-            "." | ".." => return bad("'.' or '..' component"),
-            p => parts.push(p),
+            "" => return Some("empty path component"),
+            "." | ".." => return Some("'.' or '..' component"),
+            _ => {}
         }
     }
-    Ok((parts, is_dir))
+    None
+}
+
+/// Check an entry name (after [`entry_name`]); returns its components and whether it names a
+/// folder. Unsafe names are refused, never rewritten (`a/../../x` is not turned into `a/x`).
+pub fn check_name(name: &str) -> Result<(Vec<&str>, bool), String> {
+    if let Some(why) = name_problem(name, false) {
+        return Err(format!("unsafe entry name {name:?}: {why}"));
+    }
+    let is_dir = name.ends_with('/');
+    let body = name.strip_suffix('/').unwrap_or(name);
+    Ok((body.split('/').collect(), is_dir))
+}
+
+/// [`check_name`] for an entry stored as `stored` (decoded, before backslashes were read as
+/// separators): the error quotes the name as stored, and says how it was read.
+fn check_entry_name<'a>(
+    name: &'a str,
+    stored: &str,
+    legacy: bool,
+) -> Result<(Vec<&'a str>, bool), String> {
+    match name_problem(name, legacy) {
+        None => check_name(name),
+        Some(why) if stored != name => Err(format!(
+            "unsafe entry name {stored:?} (read with '\\' as a folder separator: {name:?}): {why}"
+        )),
+        Some(why) => Err(format!("unsafe entry name {name:?}: {why}")),
+    }
 }
 
 // --- planning --------------------------------------------------------------------------------
@@ -378,6 +495,8 @@ fn method_name(m: CompressionMethod) -> String {
         CompressionMethod::Bzip2 => "bzip2".into(),
         CompressionMethod::Zstd => "zstd".into(),
         CompressionMethod::Lzma => "lzma".into(),
+        CompressionMethod::Xz => "xz".into(),
+        CompressionMethod::Ppmd => "ppmd".into(),
         other => format!("{other:?}").to_lowercase(),
     }
 }
@@ -391,6 +510,8 @@ fn supported(m: CompressionMethod) -> bool {
             | CompressionMethod::Bzip2
             | CompressionMethod::Zstd
             | CompressionMethod::Lzma
+            | CompressionMethod::Xz
+            | CompressionMethod::Ppmd
     )
 }
 
@@ -422,18 +543,20 @@ fn entry_mtime<R: Read>(entry: &zip::read::ZipFile<'_, R>) -> Option<i64> {
 /// List an archive's entries from its central directory, without extracting anything.
 pub fn list_entries(path: &Path) -> Result<Vec<EntryInfo>, ExtractError> {
     let mut archive = open_archive(path)?;
+    let rules = NameRules::of(archive.file_names_raw());
     let mut out = Vec::with_capacity(archive.len());
     for i in 0..archive.len() {
         // Raw access reads the local header too: its extra fields hold the UTC timestamp.
         let e = archive.by_index_raw(i).map_err(corrupt)?;
         let utf8 = e.flags().as_u16() & UTF8_FLAG != 0;
-        let (name, name_error) = match decode_name(e.name_raw(), utf8) {
-            Ok(n) => (n, None),
-            Err(msg) => (
-                String::from_utf8_lossy(e.name_raw()).into_owned(),
-                Some(msg),
-            ),
-        };
+        let (name, name_error) =
+            match entry_name(e.name_raw(), utf8, windows_host(e.system()), rules) {
+                Ok(n) => (n, None),
+                Err(msg) => (
+                    String::from_utf8_lossy(e.name_raw()).into_owned(),
+                    Some(msg),
+                ),
+            };
         out.push(EntryInfo {
             is_dir: name.ends_with('/'),
             is_symlink: e.is_symlink(),
@@ -479,22 +602,41 @@ fn plan(
             "duplicate entry names: later entries would silently replace earlier ones".into(),
         ));
     }
+    let rules = NameRules::of(archive.file_names_raw());
     let mut entries = Vec::with_capacity(archive.len());
     let mut total: u64 = 0;
     let mut seen_folded: HashMap<String, String> = HashMap::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
     for i in 0..archive.len() {
         let e = archive.by_index_data(i).map_err(corrupt)?;
         let utf8 = e.flags().as_u16() & UTF8_FLAG != 0;
-        let name = decode_name(e.name_raw(), utf8).map_err(ExtractError::Unsafe)?;
-        let (parts, is_dir) = check_name(&name).map_err(ExtractError::Unsafe)?;
+        let raw = e.name_raw();
+        let name =
+            entry_name(raw, utf8, windows_host(e.system()), rules).map_err(ExtractError::Unsafe)?;
+        let stored = decode_name(raw, utf8).map_err(ExtractError::Unsafe)?;
+        let legacy = !utf8 && !raw.is_ascii();
+        let (parts, is_dir) =
+            check_entry_name(&name, &stored, legacy).map_err(ExtractError::Unsafe)?;
         let rel: PathBuf = parts.iter().collect();
+        // The crate's own test (`is_dir`) also takes a trailing `\` as a folder; only the name
+        // as read here decides.
         let kind = if e.is_symlink() {
             Kind::Symlink
-        } else if is_dir || e.is_dir() {
+        } else if is_dir {
             Kind::Dir
         } else {
             Kind::File
         };
+        if kind != Kind::Dir {
+            // Names equal once backslashes are read as separators (`a\b` and `a/b`) are
+            // duplicates too, which the crate's check of the stored bytes cannot see.
+            if let Some(other) = seen.insert(parts.join("/"), stored.clone()) {
+                return Err(ExtractError::Unsafe(format!(
+                    "duplicate entry names {other:?} and {stored:?}: the later entry would \
+                     silently replace the earlier one"
+                )));
+            }
+        }
         if kind != Kind::Dir && !opts.members.keeps(name.trim_end_matches('/')) {
             continue;
         }
@@ -713,7 +855,9 @@ fn is_case_insensitive(dir: &Path) -> bool {
     folded
 }
 
-fn temp_dir_for(target: &Path) -> Result<PathBuf, ExtractError> {
+/// A fresh, locked temporary folder beside `target`: `.NAME.pfp-partial-PID-TOKEN-N` (the
+/// `leftovers` module says how a killed run's folder is recognised and removed by the next run).
+fn temp_dir_for(target: &Path) -> Result<(PathBuf, Option<leftovers::Held>), ExtractError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let parent = target.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(io_at(parent))?;
@@ -723,11 +867,18 @@ fn temp_dir_for(target: &Path) -> Result<PathBuf, ExtractError> {
         .unwrap_or_default();
     loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = parent.join(format!(".{stem}.pfp-partial-{}-{n}", std::process::id()));
+        let tmp = parent.join(format!(
+            ".{stem}{}{}-{n}",
+            leftovers::PARTIAL,
+            leftovers::own_tag()
+        ));
         let mut b = fs::DirBuilder::new();
         std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
         match b.create(&tmp) {
-            Ok(()) => return Ok(tmp),
+            Ok(()) => {
+                let held = leftovers::hold(&tmp);
+                return Ok((tmp, held));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(io_at(&tmp)(e)),
         }
@@ -1066,6 +1217,28 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     Err(err)
 }
 
+/// Swap two names in one step (`RENAME_EXCHANGE`).
+fn rename_exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    let f = CString::new(a.as_os_str().as_bytes())?;
+    let t = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both are valid NUL-terminated paths.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 fn replace(from: &Path, to: &Path, overwrite: bool) -> Result<(), ExtractError> {
     match rename_noreplace(from, to) {
         Ok(()) => Ok(()),
@@ -1079,11 +1252,25 @@ fn replace(from: &Path, to: &Path, overwrite: bool) -> Result<(), ExtractError> 
                     to.display()
                 )));
             }
-            // Move the old one aside first so the new one appears in one rename.
+            // Lock the old one first: wherever it goes next, no other run takes it for the
+            // leftover of a dead one while it is being removed.
+            let _old = leftovers::hold(to);
+            // The new one takes the old one's place in one step, so the target never goes
+            // missing; the old one, now under the temporary name, is removed.
+            match rename_exchange(from, to) {
+                Ok(()) => return remove_any(from).map_err(io_at(from)),
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EINVAL)
+                        || e.raw_os_error() == Some(libc::ENOSYS) => {}
+                Err(e) => return Err(io_at(to)(e)),
+            }
+            // File systems that cannot swap: move the old one aside first. A run killed between
+            // the two renames leaves it aside, and the next run puts it back.
             let trash = to.with_file_name(format!(
-                ".{}.pfp-old-{}",
+                ".{}{}{}",
                 to.file_name().unwrap_or_default().to_string_lossy(),
-                std::process::id()
+                leftovers::OLD,
+                leftovers::own_tag()
             ));
             remove_any(&trash).map_err(io_at(&trash))?;
             fs::rename(to, &trash).map_err(io_at(to))?;
@@ -1122,7 +1309,7 @@ fn extract_one(
     } else {
         job.target.clone()
     };
-    let tmp = temp_dir_for(&staged_beside)?;
+    let (tmp, _held) = temp_dir_for(&staged_beside)?;
     let result = (|| {
         let plan = plan(&mut archive, opts, is_case_insensitive(&tmp))?;
         if opts.merge {
@@ -1185,6 +1372,39 @@ fn extract_one(
 
 /// Extract every archive; one report per job, in the jobs' order. Failures are per archive.
 pub fn extract_all(jobs: &[Job], opts: &ExtractOptions, progress: &Progress) -> Vec<ArchiveReport> {
+    extract_all_cleaning(jobs, opts, progress).0
+}
+
+/// The folders an extraction of `jobs` writes its temporary folders into.
+fn staging_folders(jobs: &[Job], merge: bool) -> Vec<PathBuf> {
+    let mut seen = HashSet::new();
+    jobs.iter()
+        .map(|j| {
+            if merge {
+                j.target.clone()
+            } else {
+                j.target.parent().unwrap_or(Path::new(".")).to_path_buf()
+            }
+        })
+        .filter(|d| seen.insert(d.clone()))
+        .collect()
+}
+
+/// [`extract_all`], first removing what killed runs left in the folders it writes to (see
+/// the `leftovers` module); also returns what was removed or put back.
+pub fn extract_all_cleaning(
+    jobs: &[Job],
+    opts: &ExtractOptions,
+    progress: &Progress,
+) -> (Vec<ArchiveReport>, Vec<Leftover>) {
+    let cleaned: Vec<Leftover> = staging_folders(jobs, opts.merge)
+        .iter()
+        .flat_map(|d| clean_folder(d))
+        .collect();
+    (extract_jobs(jobs, opts, progress), cleaned)
+}
+
+fn extract_jobs(jobs: &[Job], opts: &ExtractOptions, progress: &Progress) -> Vec<ArchiveReport> {
     progress.add_total(jobs.len() as u64, 0);
     let mut order: Vec<(usize, u64)> = jobs
         .iter()
@@ -1479,6 +1699,276 @@ mod tests {
             .map(|e| e.method)
             .collect();
         assert_eq!(methods, ["zstd", "bzip2", "stored"]);
+    }
+
+    #[test]
+    fn backslashes_are_separators_only_where_nothing_else_is_possible() {
+        let rules = NameRules::default();
+        let all_back = NameRules { no_slash: true };
+        // Made on Windows: ASCII and flagged UTF-8 names are split on `\`.
+        assert_eq!(
+            entry_name(b"a\\b\\c.txt", false, true, rules).unwrap(),
+            "a/b/c.txt"
+        );
+        assert_eq!(
+            entry_name("d\u{e9}j\u{e0}\\x".as_bytes(), true, true, rules).unwrap(),
+            "d\u{e9}j\u{e0}/x"
+        );
+        // Made elsewhere: only when no name in the archive uses `/`.
+        assert_eq!(entry_name(b"a\\b", false, false, all_back).unwrap(), "a/b");
+        let kept = entry_name(b"a\\b", false, false, rules).unwrap();
+        assert_eq!(kept, "a\\b");
+        let err = check_entry_name(&kept, &kept, false).unwrap_err();
+        assert!(err.contains("not made on Windows"), "{err}");
+        // A legacy (unflagged, non-ASCII) name: in Shift-JIS 0x95 0x5C is one character.
+        let sjis = b"\x95\x5c.txt";
+        for windows in [true, false] {
+            let n = entry_name(sjis, false, windows, all_back).unwrap();
+            assert_eq!(n, "\u{f2}\\.txt");
+            let err = check_entry_name(&n, &n, true).unwrap_err();
+            assert!(err.contains("not UTF-8"), "{err}");
+        }
+        // NameRules looks at every name.
+        assert!(NameRules::of([&b"a\\b"[..], b"c"]).no_slash);
+        assert!(!NameRules::of([&b"a\\b"[..], b"c/"]).no_slash);
+    }
+
+    #[test]
+    fn backslash_traversal_stays_refused() {
+        for (raw, why) in [
+            ("..\\x", "'..'"),
+            ("a\\..\\..\\x", "'..'"),
+            ("a/..\\..\\x", "'..'"),
+            (".\\a", "'.'"),
+            ("C:\\x", "drive letter"),
+            ("c:x", "drive letter"),
+            ("\\\\server\\share\\x", "absolute"),
+            ("\\x", "absolute"),
+            ("a\\\\b", "empty path component"),
+            ("a\\\0b", "NUL"),
+        ] {
+            let name = entry_name(raw.as_bytes(), false, true, NameRules::default()).unwrap();
+            let err = check_entry_name(&name, raw, false).unwrap_err();
+            assert!(err.contains(why), "{raw:?}: {err}");
+            assert!(err.contains(&format!("{raw:?}")), "{raw:?}: {err}");
+        }
+        let name = entry_name(b"a\\b\\", false, true, NameRules::default()).unwrap();
+        assert_eq!(check_name(&name).unwrap(), (vec!["a", "b"], true));
+    }
+
+    /// An archive whose entries say they were made on MS-DOS (host 0), as PowerShell 5's
+    /// Compress-Archive writes them (the zip crate itself writes a Unix host).
+    fn windows_zip(path: &Path, names: &[&str]) {
+        let mut buf = Cursor::new(Vec::new());
+        {
+            let mut w = zip::ZipWriter::new(&mut buf);
+            for n in names {
+                w.start_file(*n, SimpleFileOptions::default()).unwrap();
+                w.write_all(n.as_bytes()).unwrap();
+            }
+            w.finish().unwrap();
+        }
+        let mut bytes = buf.into_inner();
+        for i in 0..bytes.len().saturating_sub(6) {
+            if bytes[i..i + 4] == [0x50, 0x4b, 0x01, 0x02] {
+                bytes[i + 5] = 0;
+            }
+        }
+        fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn windows_archives_extract_into_folders_and_list_the_same_names() {
+        let dir = tempfile::tempdir().unwrap();
+        windows_zip(
+            &dir.path().join("w.zip"),
+            &["report\\2024\\jan.csv", "top.txt"],
+        );
+        let listed: Vec<String> = list_entries(&dir.path().join("w.zip"))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(listed, ["report/2024/jan.csv", "top.txt"]);
+        let opts = ExtractOptions::default();
+        let r = extract_all(&[job(dir.path(), "w")], &opts, &Progress::new());
+        assert_eq!(r[0].status, Status::Extracted, "{:?}", r[0].error);
+        assert_eq!(
+            fs::read(dir.path().join("out/w/report/2024/jan.csv")).unwrap(),
+            b"report\\2024\\jan.csv"
+        );
+        // `a\b` and `a/b` are one name once read: a duplicate.
+        windows_zip(&dir.path().join("d.zip"), &["a\\b", "a/b"]);
+        let r = extract_all(&[job(dir.path(), "d")], &opts, &Progress::new());
+        let err = r[0].error.as_ref().unwrap();
+        assert!(err.message.contains("duplicate"), "{err:?}");
+        // A file and a folder of the same name, one spelled with `\`.
+        windows_zip(&dir.path().join("c.zip"), &["a", "a\\b"]);
+        let r = extract_all(&[job(dir.path(), "c")], &opts, &Progress::new());
+        let err = r[0].error.as_ref().unwrap();
+        assert!(err.message.contains("both a file and a folder"), "{err:?}");
+    }
+
+    #[test]
+    fn xz_and_ppmd_entries_extract_and_keep_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        // Text-like bytes: compressible, but well inside the ratio limit.
+        let mut x: u32 = 1;
+        let data: Vec<u8> = (0..600_000)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                b"etaoin shrdlu\n,."[(x >> 16) as usize % 16]
+            })
+            .collect();
+        let methods = [
+            ("x.bin", CompressionMethod::Xz),
+            ("p.bin", CompressionMethod::Ppmd),
+        ];
+        let mut w = zip::ZipWriter::new(File::create(dir.path().join("x.zip")).unwrap());
+        for (name, method) in methods {
+            let o = SimpleFileOptions::default().compression_method(method);
+            w.start_file(name, o).unwrap();
+            w.write_all(&data).unwrap();
+        }
+        w.finish().unwrap();
+        let opts = ExtractOptions::default();
+        let r = extract_all(&[job(dir.path(), "x")], &opts, &Progress::new());
+        assert_eq!(r[0].status, Status::Extracted, "{:?}", r[0].error);
+        for name in ["x.bin", "p.bin"] {
+            assert_eq!(fs::read(dir.path().join("out/x").join(name)).unwrap(), data);
+        }
+        let listed: Vec<String> = list_entries(&dir.path().join("x.zip"))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.method)
+            .collect();
+        assert_eq!(listed, ["xz", "ppmd"]);
+        // Zeros compress far past the ratio limit in both methods.
+        for (name, method) in methods {
+            let path = dir.path().join(format!("z{name}.zip"));
+            let mut w = zip::ZipWriter::new(File::create(&path).unwrap());
+            let o = SimpleFileOptions::default().compression_method(method);
+            w.start_file(name, o).unwrap();
+            w.write_all(&vec![0u8; 3 << 20]).unwrap();
+            w.finish().unwrap();
+            let j = Job {
+                archive: path,
+                target: dir.path().join("out").join(name),
+            };
+            let r = extract_all(&[j], &opts, &Progress::new());
+            assert_eq!(r[0].error.as_ref().unwrap().error_type, "ZipBombError");
+        }
+    }
+
+    #[test]
+    fn fifos_sockets_and_devices_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("f.zip");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let sock = dir.path().join("s.zip");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        for (path, what) in [
+            (fifo.as_path(), "a FIFO"),
+            (sock.as_path(), "a socket"),
+            (Path::new("/dev/null"), "a device"),
+            (dir.path(), "a directory"),
+        ] {
+            let err = list_entries(path).err().unwrap();
+            assert!(err.to_string().contains(what), "{path:?}: {err}");
+            let j = Job {
+                archive: path.to_path_buf(),
+                target: dir.path().join("out/x"),
+            };
+            let r = extract_all(&[j], &ExtractOptions::default(), &Progress::new());
+            assert_eq!(r[0].error.as_ref().unwrap().error_type, "ArchiveError");
+        }
+        assert!(!dir.path().join("out/x").exists());
+    }
+
+    #[test]
+    fn overwrite_swaps_in_one_step_and_leaves_no_temporary_names() {
+        let dir = tempfile::tempdir().unwrap();
+        make_zip(&dir.path().join("a.zip"), &[("new.txt", b"new")]);
+        fs::create_dir_all(dir.path().join("out/a/deep")).unwrap();
+        fs::write(dir.path().join("out/a/deep/old.txt"), b"old").unwrap();
+        let over = ExtractOptions {
+            if_exists: IfExists::Overwrite,
+            ..Default::default()
+        };
+        let r = extract_all(&[job(dir.path(), "a")], &over, &Progress::new());
+        assert_eq!(r[0].status, Status::Extracted, "{:?}", r[0].error);
+        let names: Vec<_> = fs::read_dir(dir.path().join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a")]);
+        assert_eq!(fs::read(dir.path().join("out/a/new.txt")).unwrap(), b"new");
+        assert!(!dir.path().join("out/a/deep").exists());
+    }
+
+    #[test]
+    fn a_killed_runs_folders_are_removed_by_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        make_zip(&dir.path().join("a.zip"), &[("x.txt", b"x")]);
+        let out = dir.path().join("out");
+        fs::create_dir_all(out.join(".a.pfp-partial-99999999-0000000000ab-3/half")).unwrap();
+        fs::create_dir_all(out.join(".b.pfp-partial-99999999-7")).unwrap();
+        let (r, cleaned) = extract_all_cleaning(
+            &[job(dir.path(), "a")],
+            &ExtractOptions::default(),
+            &Progress::new(),
+        );
+        assert_eq!(r[0].status, Status::Extracted);
+        assert_eq!(cleaned.len(), 2, "{cleaned:?}");
+        let names: Vec<_> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a")]);
+    }
+
+    #[test]
+    fn fuzzer_escape_input_is_refused() {
+        // Found by fuzz/run.sh's `archive` target against a build whose name check let `..`
+        // through: the DOS-host entry `..\x` was then written beside the target folder.
+        const INPUT: &str =
+            "UEsDBBQAAAAAAIMYIlBLu/4cBQAAAAUAAAADAAAAYS9sLi4vLi5QSwMEFAAAAAAAgxgiUFp62u8BAAAA\
+            AQAAAAQAAAAuLlx4ZVBLAQIUAxQAAAAAAIMYIlBLu/4cBQAAAAUAAAADAAAAAAAAAAAA////AQAAAABhL2xQ\
+            SwECFAAUAAAAAACDGCJQWnra7wEAAAABAAAABAAAAAAAAAAAAAAAgAEmAAAALi5ceFBLBQYAAAAAAgACAGMA\
+            AABJAAAAAAA=";
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("f.zip"), base64_decode(INPUT)).unwrap();
+        let r = extract_all(
+            &[job(dir.path(), "f")],
+            &ExtractOptions::default(),
+            &Progress::new(),
+        );
+        let err = r[0].error.as_ref().expect("refused");
+        assert_eq!(err.error_type, "UnsafeArchiveError", "{err:?}");
+        assert_eq!(fs::read_dir(dir.path().join("out")).unwrap().count(), 0);
+    }
+
+    fn base64_decode(s: &str) -> Vec<u8> {
+        let val = |c: u8| match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            _ => 63,
+        };
+        let clean: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+        let mut out = Vec::new();
+        for chunk in clean.chunks(4) {
+            let n = chunk.iter().take_while(|&&c| c != b'=').count();
+            let v = chunk[..n]
+                .iter()
+                .fold(0u32, |acc, &c| (acc << 6) | u32::from(val(c)))
+                << (6 * (4 - n));
+            out.extend_from_slice(&v.to_be_bytes()[1..n]);
+        }
+        out
     }
 
     #[test]

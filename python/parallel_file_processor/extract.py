@@ -5,7 +5,9 @@ archives, entry by entry (largest first, each worker reading with its own positi
 Every archive is checked before anything is written and extracted into a temporary folder that
 is renamed into place only when every entry succeeded. A hostile or broken archive gets a clear
 error of its own (path traversal, links leaving the folder, clashing names, zip bombs,
-corruption, CRC mismatches, encryption) and the others still extract.
+corruption, CRC mismatches, encryption, a FIFO or device given as an archive) and the others
+still extract. Archives made on Windows (``report\\2024\\jan.csv``) extract into folders; the
+temporary folders of a run that was killed are removed by the next run into the same folder.
 
 >>> results = extract_zips("downloads", "unpacked")                      # doctest: +SKIP
 >>> [r.archive.name for r in results if not r.ok]                         # doctest: +SKIP
@@ -214,7 +216,11 @@ def extract_zips(
             must see the same paths.
 
     A failed archive leaves nothing behind; Ctrl-C stops within ~200 ms, removes unfinished
-    archive folders and raises ``KeyboardInterrupt``.
+    archive folders and raises ``KeyboardInterrupt``. What a run killed outright (``kill -9``)
+    left in a target's folder is removed by the next run there (never a live run's), with a
+    warning on the ``parallel_file_processor.extract`` logger. A FIFO, socket or device given
+    as an archive fails at once (``ArchiveError``), never blocks. Backslashes are folder
+    separators in archives made on Windows (ASCII or UTF-8 names; see the README for the rule).
     """
     if client is not None:
         from . import distributed as _distributed

@@ -86,9 +86,12 @@ fn extract_archives<'py>(
         .map(|(archive, target)| Job { archive, target })
         .collect();
     let counters = Arc::new(Progress::new());
-    let reports = run_job(py, &counters, progress.as_ref(), || {
-        crate::pool::with_workers(workers, || extract::extract_all(&jobs, &opts, &counters))
+    let (reports, cleaned) = run_job(py, &counters, progress.as_ref(), || {
+        crate::pool::with_workers(workers, || {
+            extract::extract_all_cleaning(&jobs, &opts, &counters)
+        })
     })?;
+    report_leftovers(py, &cleaned)?;
     Ok(reports
         .into_iter()
         .map(|r| {
@@ -107,6 +110,34 @@ fn extract_archives<'py>(
             )
         })
         .collect())
+}
+
+/// Say on the package's logger (a warning: shown on stderr when logging is not set up) what was
+/// cleaned up after killed runs.
+fn report_leftovers(py: Python<'_>, cleaned: &[extract::Leftover]) -> PyResult<()> {
+    if cleaned.is_empty() {
+        return Ok(());
+    }
+    let log = py
+        .import("logging")?
+        .call_method1("getLogger", ("parallel_file_processor.extract",))?;
+    for l in cleaned {
+        let msg = match &l.restored_to {
+            Some(to) => format!(
+                "put back {}, which an overwrite killed midway (process {}) had set aside as {}",
+                to.display(),
+                l.pid,
+                l.path.display()
+            ),
+            None => format!(
+                "removed {}, left by an extraction that was killed (process {})",
+                l.path.display(),
+                l.pid
+            ),
+        };
+        log.call_method1("warning", (msg,))?;
+    }
+    Ok(())
 }
 
 type EntryRow = (
