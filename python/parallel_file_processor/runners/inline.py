@@ -37,6 +37,12 @@ class InlineRunner(Runner):
     def submit(self, shard: Shard) -> None:
         self._queue.append(shard)
 
+    def take_queued(self) -> list[Shard]:
+        """The shards not started yet (to hand them to another runner)."""
+        queued = list(self._queue)
+        self._queue.clear()
+        return queued
+
     @property
     def inflight(self) -> int:
         return len(self._queue) + (self._current is not None)

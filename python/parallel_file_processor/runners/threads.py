@@ -5,8 +5,10 @@
 stuck in a timed-out call cannot be killed: it is given up and a fresh thread takes its place
 (up to ``max_abandoned`` times), so the run goes on.
 
-Items too cheap to gain from threads (a probe of the first few shows under 50 µs each) run on
-the calling thread instead of paying GIL hand-offs (``adaptive``).
+Items too cheap to gain much from threads (a probe of the first few shows under 50 µs each)
+are timed both ways (``adaptive``): for a few dozen milliseconds on the calling thread, then as
+long on two threads (which pays off when the items spend their time in system calls that
+release the GIL, such as opening and reading files); the rest of the run goes the faster way.
 """
 
 from __future__ import annotations
@@ -25,8 +27,13 @@ from .inline import InlineRunner
 
 __all__ = ["ThreadRunner"]
 
-#: Items cheaper than this run inline (a GIL hand-off costs about as much).
+#: Items cheaper than this are timed inline and on a couple of threads before deciding (a GIL
+#: hand-off costs about as much as such an item).
 _CHEAP_ITEM_S = 50e-6
+#: How long each way is timed.
+_TRIAL_S = 0.03
+#: Threads for cheap items: more only add GIL hand-offs.
+_CHEAP_THREADS = 2
 
 
 class ThreadRunner(Runner):
@@ -62,6 +69,9 @@ class ThreadRunner(Runner):
         # None: not decided yet (probe the first shard); an InlineRunner: items are too cheap.
         self._inline: InlineRunner | None = None
         self._probing = adaptive and timeout is None and initializer is None
+        # Cheap items: ("inline" | "threads", since, items done) while timing each way.
+        self._trial: tuple[str, float, int] | None = None
+        self._inline_rate = 0.0
         if not self._probing:
             self._start_threads(workers)
 
@@ -110,7 +120,7 @@ class ThreadRunner(Runner):
     @property
     def inflight(self) -> int:
         if self._inline is not None:
-            return self._inline.inflight
+            return self._inline.inflight + len(self._running)
         return len(self._running)
 
     def submit(self, shard: Shard) -> None:
@@ -125,9 +135,54 @@ class ThreadRunner(Runner):
 
     def poll(self, timeout: float) -> list[Event]:
         if self._inline is not None:
-            return self._inline.poll(timeout)
+            # Threads given up after a trial still finish the shards they hold.
+            if self._inline.inflight:
+                events = self._inline.poll(timeout)
+                if self._running:
+                    events.extend(self._poll_threads(0.0))
+            else:
+                events = self._poll_threads(timeout) if self._running else []
+            if self._trial is not None:
+                self._timed(events)
+            return events
         if self._probing:
             return self._probe() if self._running else []
+        events = self._poll_threads(timeout)
+        if self._trial is not None:
+            self._timed(events)
+        return events
+
+    def _timed(self, events: list[Event]) -> None:
+        """Count finished items while timing one way; once both are timed, pick the faster."""
+        assert self._trial is not None
+        way, since, done = self._trial
+        done += sum(len(e.results) for e in events if type(e) is Results)
+        elapsed = time.perf_counter() - since
+        if elapsed < _TRIAL_S:
+            self._trial = (way, since, done)
+            return
+        rate = done / elapsed
+        if way == "inline":
+            # Now the same on threads: queued shards move over.
+            self._inline_rate = rate
+            assert self._inline is not None
+            queued = self._inline.take_queued()
+            self._inline = None
+            self._start_threads(min(self.workers, _CHEAP_THREADS))
+            for shard in queued:
+                self.submit(shard)
+            self._trial = ("threads", time.perf_counter(), 0)
+            return
+        self._trial = None
+        self.stats["cheap_items_on"] = "threads" if rate > self._inline_rate * 1.1 else "inline"
+        if self.stats["cheap_items_on"] == "inline":
+            # Threads finish what they hold; nothing new goes to them.
+            self._inline = InlineRunner(self.task)
+            for _ in range(self._threads):
+                self._jobs.put(None)
+            self._threads = 0
+
+    def _poll_threads(self, timeout: float) -> list[Event]:
         events: list[Event] = []
         try:
             first = self._finished.get(timeout=timeout)
@@ -185,6 +240,7 @@ class ThreadRunner(Runner):
                 self._inline.submit(Shard(sid, rest, shard.nbytes))
             for s in pending:
                 self._inline.submit(s)
+            self._trial = ("inline", time.perf_counter(), 0)
             return events
         self._start_threads(self.workers)
         if rest:
@@ -229,9 +285,9 @@ class ThreadRunner(Runner):
         return events
 
     def stop(self) -> list[Event]:
-        if self._inline is not None:
-            return self._inline.stop()
         events: list[Event] = []
+        if self._inline is not None:
+            events.extend(self._inline.stop())
         for sid, (_, slot) in self._running.items():
             slot.stop = True
             n = len(slot.results)
