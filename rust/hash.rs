@@ -1,18 +1,23 @@
 //! Parallel file hashing.
 //!
-//! Files are hashed in parallel on rayon, largest first (so one huge file does not start
-//! last), each worker reusing one read buffer. Files are read, never memory-mapped: a file
-//! truncated under a mapping would SIGBUS the process, while a read just comes up short. A
-//! large file hashed with BLAKE3 is fed to its multi-threaded hasher chunk by chunk, so a
-//! single huge file also uses every core.
+//! Files are hashed in parallel on rayon, each worker reusing one read buffer; a tree is hashed
+//! as the walk finds its files, each opened relative to its open directory. Small files are
+//! read with one `read()`; files of 4 MiB and more are hashed through a memory map (no copy),
+//! guarded so that a file truncated meanwhile gives an error instead of SIGBUS (see
+//! `mapped`). A large file hashed with BLAKE3 uses its multi-threaded hasher, so a single huge
+//! file also uses every core.
 //!
-//! Every file is `fstat`ed before and after reading; a different size, mtime or ctime marks
-//! the digest as taken from a changing file. Only regular files are opened for reading
+//! Every file is `fstat`ed before and after reading; a different size, mtime or ctime, or a
+//! short read, means the file changed while it was read: an error for that file, never a
+//! digest of bytes it never held at one moment. Only regular files are opened for reading
 //! (opening is non-blocking, so a FIFO is seen for what it is and left alone).
 
+use std::ffi::{CString, OsStr};
 use std::fmt::Write as _;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -21,6 +26,8 @@ use sha1::Digest as _;
 
 use crate::error::FileError;
 use crate::progress::Progress;
+use crate::scan::{self, Batch, ScanError, ScanOptions};
+use std::sync::Mutex;
 
 /// Digest algorithms, with the names users pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -196,12 +203,33 @@ impl From<&Metadata> for Stamp {
 
 const BUF_SIZE: usize = 1 << 20;
 
-fn open_regular(path: &Path) -> Result<(File, Metadata), FileError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| FileError::from_io(path, &e))?;
+/// Where a file to hash is: a path, or a name in an open directory (no path resolution).
+#[derive(Clone, Copy)]
+pub enum Place<'a> {
+    Path(&'a Path),
+    At(BorrowedFd<'a>, &'a OsStr),
+}
+
+fn open_regular(place: Place<'_>, path: &Path) -> Result<(File, Metadata), FileError> {
+    let file = match place {
+        Place::Path(p) => OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(p)
+            .map_err(|e| FileError::from_io(path, &e))?,
+        Place::At(dir, name) => {
+            let c = CString::new(name.as_bytes())
+                .map_err(|_| FileError::new(path, "ValueError", "name contains a NUL byte"))?;
+            let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC;
+            // SAFETY: `c` is NUL-terminated and `dir` an open directory descriptor.
+            let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) };
+            if fd < 0 {
+                return Err(FileError::from_io(path, &io::Error::last_os_error()));
+            }
+            // SAFETY: `fd` was just opened and is owned by nobody else.
+            unsafe { File::from_raw_fd(fd) }
+        }
+    };
     let meta = file.metadata().map_err(|e| FileError::from_io(path, &e))?;
     if !meta.is_file() {
         let what = if meta.is_dir() {
@@ -227,8 +255,29 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// Files at least this large are hashed through a memory map (no copy; see `mapped`).
+const MAP_MIN: u64 = 4 << 20;
+/// A mapped file is fed to the hasher in pieces this large (progress and Ctrl-C between).
+const MAP_PIECE: usize = 64 << 20;
+
 /// Hash one file with a caller-provided buffer (reused across files by a worker).
 pub fn hash_file(
+    path: &Path,
+    algo: Algorithm,
+    span: Span,
+    buf: &mut Vec<u8>,
+    progress: &Progress,
+) -> Hashed {
+    hash_place(Place::Path(path), path, algo, span, buf, progress)
+}
+
+/// Hash one file, found at `place` (its path is `path`, for results and errors).
+///
+/// A file that changed while it was read (its size, mtime or ctime differ between the `fstat`
+/// before and after, or it came up short) gets an error, not a digest: the bytes hashed were
+/// not the file's contents at any one moment.
+pub fn hash_place(
+    place: Place<'_>,
     path: &Path,
     algo: Algorithm,
     span: Span,
@@ -245,7 +294,7 @@ pub fn hash_file(
         ino: 0,
         mtime_ns: 0,
     };
-    let (mut file, meta) = match open_regular(path) {
+    let (mut file, meta) = match open_regular(place, path) {
         Ok(x) => x,
         Err(e) => {
             out.error = Some(e);
@@ -261,72 +310,115 @@ pub fn hash_file(
         .0
         .saturating_mul(1_000_000_000)
         .saturating_add(before.mtime.1);
-    if buf.len() < BUF_SIZE {
-        buf.resize(BUF_SIZE, 0);
-    }
     let mut hasher = Hasher::new(algo);
     let mut read_total = 0u64;
-    let result: io::Result<()> = (|| {
-        match span {
-            Span::Whole => loop {
+    let mut shrank = false;
+    let mapped = if span == Span::Whole && before.size >= MAP_MIN {
+        crate::mapped::Mapped::new(&file, before.size)
+    } else {
+        None
+    };
+    let result: io::Result<()> = if let Some(map) = &mapped {
+        (|| {
+            for piece in map.bytes().chunks(MAP_PIECE) {
                 if progress.is_cancelled() {
                     return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
                 }
-                // Read no further than the size `fstat` gave: a small file then costs one read,
-                // not a second one to see EOF. Growth is caught by the `fstat` after reading.
-                // Files that report size 0 (some pseudo-files) are read to EOF.
-                let remaining = before.size.saturating_sub(read_total);
-                let want = match remaining {
-                    0 if before.size > 0 => break,
-                    0 => buf.len(),
-                    r => r.min(buf.len() as u64) as usize,
-                };
-                let n = read_full(&mut file, &mut buf[..want])?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                read_total += n as u64;
-                progress.add_bytes(n as u64);
-                if n < want {
-                    break;
-                }
-            },
-            Span::HeadTail(n) => {
-                let n = n as usize;
-                let head = read_full(&mut file, &mut buf[..n.min(BUF_SIZE)])?;
-                hasher.update(&buf[..head]);
-                read_total += head as u64;
-                if before.size > (2 * n) as u64 {
-                    file.seek(SeekFrom::Start(before.size - n as u64))?;
-                    let tail = read_full(&mut file, &mut buf[..n.min(BUF_SIZE)])?;
-                    hasher.update(&buf[..tail]);
-                    read_total += tail as u64;
-                } else if before.size > n as u64 {
-                    let tail = read_full(&mut file, buf)?;
-                    hasher.update(&buf[..tail]);
-                    read_total += tail as u64;
-                }
-                hasher.update(&before.size.to_le_bytes());
-                progress.add_bytes(read_total);
+                hasher.update(piece);
+                read_total += piece.len() as u64;
+                progress.add_bytes(piece.len() as u64);
             }
+            shrank = map.faulted();
+            Ok(())
+        })()
+    } else {
+        if buf.len() < BUF_SIZE {
+            buf.resize(BUF_SIZE, 0);
         }
-        Ok(())
-    })();
+        (|| {
+            match span {
+                Span::Whole => loop {
+                    if progress.is_cancelled() {
+                        return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+                    }
+                    // Read no further than the size `fstat` gave: a small file then costs one
+                    // read, not a second one to see EOF. Growth is caught by the `fstat`
+                    // after reading. Files that report size 0 (some pseudo-files) are read
+                    // to EOF.
+                    let remaining = before.size.saturating_sub(read_total);
+                    let want = match remaining {
+                        0 if before.size > 0 => break,
+                        0 => buf.len(),
+                        r => r.min(buf.len() as u64) as usize,
+                    };
+                    let n = read_full(&mut file, &mut buf[..want])?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    read_total += n as u64;
+                    progress.add_bytes(n as u64);
+                    if n < want {
+                        break;
+                    }
+                },
+                Span::HeadTail(n) => {
+                    let n = n as usize;
+                    let head = read_full(&mut file, &mut buf[..n.min(BUF_SIZE)])?;
+                    hasher.update(&buf[..head]);
+                    read_total += head as u64;
+                    if before.size > (2 * n) as u64 {
+                        file.seek(SeekFrom::Start(before.size - n as u64))?;
+                        let tail = read_full(&mut file, &mut buf[..n.min(BUF_SIZE)])?;
+                        hasher.update(&buf[..tail]);
+                        read_total += tail as u64;
+                    } else if before.size > n as u64 {
+                        let tail = read_full(&mut file, buf)?;
+                        hasher.update(&buf[..tail]);
+                        read_total += tail as u64;
+                    }
+                    hasher.update(&before.size.to_le_bytes());
+                    progress.add_bytes(read_total);
+                }
+            }
+            Ok(())
+        })()
+    };
+    drop(mapped);
     if let Err(e) = result {
         out.error = Some(FileError::from_io(path, &e));
         return out;
     }
     let after = file.metadata().map(|m| Stamp::from(&m));
-    out.changed = match after {
-        Ok(a) => {
-            a.size != before.size
-                || a.mtime != before.mtime
-                || a.ctime != before.ctime
-                || (span == Span::Whole && read_total != before.size)
-        }
-        Err(_) => true,
-    };
+    out.changed = shrank
+        || match after {
+            Ok(a) => {
+                a.size != before.size
+                    || a.mtime != before.mtime
+                    || a.ctime != before.ctime
+                    || (span == Span::Whole && read_total != before.size)
+            }
+            Err(_) => true,
+        };
+    if out.changed {
+        let now = after.map(|a| a.size).unwrap_or(0);
+        let what =
+            if shrank || now < before.size || (span == Span::Whole && read_total < before.size) {
+                format!(
+                    "file shrank while it was read ({} -> {} bytes)",
+                    before.size, now
+                )
+            } else if now > before.size {
+                format!(
+                    "file grew while it was read ({} -> {} bytes)",
+                    before.size, now
+                )
+            } else {
+                "file was modified while it was read".to_owned()
+            };
+        out.error = Some(FileError::new(path, "FileChangedError", what));
+        return out;
+    }
     out.digest = Some(hasher.finish_hex());
     out
 }
@@ -386,6 +478,93 @@ pub fn hash_files(
         .collect();
     done.sort_unstable_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, h)| h).collect()
+}
+
+/// What hashing a tree produced: every file found (in the scan's order, or by path with
+/// `sort`), with the root it was found under, and what could not be listed.
+#[derive(Debug, Default)]
+pub struct TreeHashed {
+    pub files: Vec<(u32, Hashed)>,
+    pub errors: Vec<FileError>,
+    pub cancelled: bool,
+}
+
+/// Scan `roots` and hash every matching file as the walk finds it: each directory's files
+/// are hashed on the walker threads right after the directory is read, opened relative to it.
+/// Nothing waits for the walk to end, and no path is resolved from the root twice.
+pub fn hash_tree(
+    roots: &[PathBuf],
+    opts: &ScanOptions,
+    algo: Algorithm,
+    span: Span,
+    progress: &Progress,
+) -> Result<TreeHashed, ScanError> {
+    let mut opts = opts.clone();
+    // hashing fstat()s every file anyway: the walk stats only what its filters need
+    opts.with_metadata = false;
+    opts.include_special = false;
+    let walk_progress = Progress::new();
+    // (the directory's place in the walk, its files hashed with their roots)
+    type Done = Vec<(Vec<u32>, Vec<(u32, Hashed)>)>;
+    let done: Mutex<Done> = Mutex::new(Vec::new());
+    let errors: Mutex<Vec<FileError>> = Mutex::new(Vec::new());
+    let sink = |batch: Batch, dir: Option<BorrowedFd<'_>>| {
+        if progress.is_cancelled() {
+            walk_progress.cancel();
+        }
+        if !batch.errors.is_empty() {
+            for _ in &batch.errors {
+                progress.add_error();
+            }
+            errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(batch.errors);
+        }
+        if batch.files.is_empty() {
+            return;
+        }
+        progress.add_total(batch.files.len() as u64, 0);
+        let hashed: Vec<(u32, Hashed)> = batch
+            .files
+            .par_iter()
+            .map(|e| {
+                let place = match (dir, e.path.file_name()) {
+                    (Some(d), Some(name)) => Place::At(d, name),
+                    _ => Place::Path(&e.path),
+                };
+                let h = BUFFER.with(|b| {
+                    hash_place(place, &e.path, algo, span, &mut b.borrow_mut(), progress)
+                });
+                if span == Span::Whole {
+                    progress.add_total(0, h.size);
+                }
+                progress.add_items(1);
+                if h.error.is_some() {
+                    progress.add_error();
+                }
+                (e.root, h)
+            })
+            .collect();
+        done.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((batch.order, hashed));
+    };
+    let summary = scan::scan_with(roots, &opts, &walk_progress, &sink)?;
+    let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+    // The order a sequential walk lists them in, whatever thread hashed what first.
+    done.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut files: Vec<(u32, Hashed)> = done.into_iter().flat_map(|(_, h)| h).collect();
+    let mut errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
+    if opts.sort {
+        files.sort_unstable_by(|a, b| a.1.path.cmp(&b.1.path));
+        errors.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+    Ok(TreeHashed {
+        files,
+        errors,
+        cancelled: summary.cancelled || progress.is_cancelled(),
+    })
 }
 
 #[cfg(test)]
@@ -536,15 +715,17 @@ mod tests {
             let mut buf = Vec::new();
             let mut seen = false;
             for _ in 0..50 {
-                if hash_file(
+                let h = hash_file(
                     &path,
                     Algorithm::Sha256,
                     Span::Whole,
                     &mut buf,
                     &Progress::new(),
-                )
-                .changed
-                {
+                );
+                if h.changed {
+                    let e = h.error.expect("a changed file is an error");
+                    assert_eq!(e.error_type, "FileChangedError");
+                    assert!(h.digest.is_none());
                     seen = true;
                     break;
                 }
@@ -553,6 +734,117 @@ mod tests {
             seen
         });
         assert!(changed);
+    }
+
+    #[test]
+    fn a_large_file_truncated_while_hashed_is_an_error_not_a_crash() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("shrinking");
+        let mut errors = 0;
+        for round in 0..6 {
+            std::fs::write(&path, vec![round as u8; 64 << 20]).unwrap();
+            let h = std::thread::scope(|s| {
+                s.spawn(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+                    f.set_len(1 << 20).unwrap();
+                });
+                hash_file(
+                    &path,
+                    Algorithm::Blake3,
+                    Span::Whole,
+                    &mut Vec::new(),
+                    &Progress::new(),
+                )
+            });
+            match (&h.digest, &h.error) {
+                (None, Some(e)) => {
+                    assert_eq!(e.error_type, "FileChangedError", "{e:?}");
+                    errors += 1;
+                }
+                (Some(_), None) => {} // hashed before the truncation
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(errors > 0, "a truncation during the read was never seen");
+    }
+
+    #[test]
+    fn large_files_hash_the_same_mapped_as_read() {
+        let t = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..(9u32 << 20))
+            .map(|i| i.wrapping_mul(2654435761) as u8)
+            .collect();
+        let path = tmp_file(t.path(), "big", &data);
+        for algo in Algorithm::ALL {
+            let h = hash_file(&path, algo, Span::Whole, &mut Vec::new(), &Progress::new());
+            assert_eq!(h.digest.unwrap(), hash_bytes(algo, &data), "{algo:?}");
+        }
+    }
+
+    #[test]
+    fn a_tree_hashes_like_its_files_and_reports_what_it_cannot_list() {
+        let t = tempfile::tempdir().unwrap();
+        let mut expected = std::collections::BTreeMap::new();
+        for i in 0..300u32 {
+            let p = t.path().join(format!("d{}/e{}/f{i}.bin", i % 7, i % 3));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            let data = vec![i as u8; (i as usize * 37) % 5000];
+            std::fs::write(&p, &data).unwrap();
+            expected.insert(p, hash_bytes(Algorithm::Sha256, &data));
+        }
+        let roots = vec![t.path().to_path_buf()];
+        let opts = ScanOptions {
+            sort: true,
+            ..Default::default()
+        };
+        let out = hash_tree(
+            &roots,
+            &opts,
+            Algorithm::Sha256,
+            Span::Whole,
+            &Progress::new(),
+        )
+        .unwrap();
+        let got: std::collections::BTreeMap<_, _> = out
+            .files
+            .iter()
+            .map(|(_, h)| (h.path.clone(), h.digest.clone().unwrap()))
+            .collect();
+        assert_eq!(got, expected);
+        let paths: Vec<_> = out.files.iter().map(|(_, h)| h.path.clone()).collect();
+        assert!(paths.windows(2).all(|w| w[0] < w[1]), "sorted");
+        // unsorted: the same files, the same order every run
+        let opts = ScanOptions::default();
+        let a = hash_tree(
+            &roots,
+            &opts,
+            Algorithm::Sha256,
+            Span::Whole,
+            &Progress::new(),
+        )
+        .unwrap();
+        let b = hash_tree(
+            &roots,
+            &opts,
+            Algorithm::Sha256,
+            Span::Whole,
+            &Progress::new(),
+        )
+        .unwrap();
+        assert_eq!(a.files, b.files);
+        assert_eq!(a.files.len(), 300);
+        let missing = vec![t.path().join("nope")];
+        assert!(matches!(
+            hash_tree(
+                &missing,
+                &opts,
+                Algorithm::Sha256,
+                Span::Whole,
+                &Progress::new()
+            ),
+            Err(ScanError::RootNotFound(_))
+        ));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod error;
 pub mod extract;
 pub mod hash;
+pub mod mapped;
 pub mod output;
 pub mod pool;
 pub mod prefetch;

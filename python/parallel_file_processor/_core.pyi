@@ -62,8 +62,9 @@ def scan_files(
     output: str = "objects",
 ) -> dict[str, Any]:
     """Walk ``roots`` with the GIL released. ``files``: a list of FileInfo (``"objects"``),
-    column buffers (``"columns"``) or their number (``"count"``); ``special``, ``errors``,
-    ``entries_seen``, ``cancelled``."""
+    column buffers (``"columns"``), lists of path, relative path, size, mtime_ns, dev, ino
+    (``"rows"``) or their number (``"count"``); ``special``, ``errors``, ``entries_seen``,
+    ``cancelled``."""
 
 def scan_write(
     roots: list[str],
@@ -104,32 +105,6 @@ class ScanStream:
     @property
     def read_ahead_bytes(self) -> int: ...
 
-def scan_tree(
-    roots: list[str],
-    *,
-    include: list[str] = ...,
-    exclude: list[str] = ...,
-    extensions: list[str] = ...,
-    min_size: int | None = None,
-    max_size: int | None = None,
-    recursive: bool = True,
-    max_depth: int | None = None,
-    skip_hidden: bool = False,
-    follow_symlinks: bool = False,
-    same_file_system: bool = False,
-    modified_after: float | None = None,
-    modified_before: float | None = None,
-    include_special: bool = False,
-    sort: bool = False,
-    threads: int | None = None,
-    progress: NativeProgress | None = None,
-    columnar: bool = False,
-    with_metadata: bool = True,
-) -> dict[str, Any]:
-    """Walk ``roots`` with the GIL released. Returns ``files`` (five lists, or column buffers
-    when ``columnar``), ``special`` (path, kind), ``errors`` (path, error_type, message),
-    ``entries_seen`` and ``cancelled``."""
-
 def read_files(
     paths: list[str], *, max_file_bytes: int = ..., workers: int | None = None
 ) -> list[bytes | None]:
@@ -150,32 +125,63 @@ def hash_paths(
     head_tail: int | None = None,
     workers: int | None = None,
     progress: NativeProgress | None = None,
-) -> list[HashRow]:
-    """Hash files in parallel with the GIL released; rows in input order. ``head_tail=n``
-    hashes only the first and last ``n`` bytes (and the size)."""
+    results: bool = False,
+) -> Any:
+    """Hash files in parallel with the GIL released; rows (or HashResult objects with
+    ``results=True``) in input order. ``head_tail=n`` hashes only the first and last ``n``
+    bytes (and the size)."""
 
-def hash_tree(
+def hash_scan(
     roots: list[str],
+    options: ScanOptionsLike,
     algorithm: str,
     *,
-    include: list[str] = ...,
-    exclude: list[str] = ...,
-    extensions: list[str] = ...,
-    min_size: int | None = None,
-    max_size: int | None = None,
-    recursive: bool = True,
-    max_depth: int | None = None,
-    skip_hidden: bool = False,
-    follow_symlinks: bool = False,
-    same_file_system: bool = False,
-    modified_after: float | None = None,
-    modified_before: float | None = None,
-    sort: bool = False,
     head_tail: int | None = None,
     workers: int | None = None,
     progress: NativeProgress | None = None,
 ) -> dict[str, Any]:
-    """Scan and hash in one native job: ``rows`` (as hash_paths), ``relative``, ``errors``."""
+    """Scan and hash every file as the walk finds it: ``files`` (HashResult, relative paths
+    set), ``errors`` (path, error_type, message) of what could not be listed, ``cancelled``."""
+
+class HashResult:
+    """One file's digest (``digest`` None and ``error`` set when it could not be hashed)."""
+
+    __match_args__ = ("path", "size", "digest", "error")
+    size: int
+    digest: str | None
+    error: str | None
+    error_type: str | None
+    changed: bool
+    cached: bool
+    relative_path: str | None
+    @property
+    def dev(self) -> int: ...
+    @property
+    def ino(self) -> int: ...
+    @property
+    def mtime_ns(self) -> int: ...
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        size: int,
+        digest: str | None,
+        error: str | None = None,
+        error_type: str | None = None,
+        changed: bool = False,
+        cached: bool = False,
+        relative_path: str | None = None,
+        dev: int = 0,
+        ino: int = 0,
+        mtime_ns: int = 0,
+    ) -> None: ...
+    @property
+    def path(self) -> Path: ...
+    @path.setter
+    def path(self, value: str | os.PathLike[str]) -> None: ...
+    @property
+    def path_str(self) -> str: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
 
 # --- ZIP extraction ---------------------------------------------------------------------------
 

@@ -247,9 +247,10 @@ def _scan_root(root: str, options: dict[str, Any]) -> ScanResult:
 def _list_tree(roots: list[str], filters: dict[str, Any]) -> tuple[list[str], list[str], list[int]]:
     """Paths, relative paths and sizes under ``roots``."""
     from . import _core
+    from .hash import scan_options
 
-    out = _core.scan_tree(roots, **filters)
-    paths, rels, sizes, _, _ = out["files"]
+    out = _core.scan_files(roots, scan_options(filters), output="rows")
+    paths, rels, sizes = out["files"][:3]
     return list(paths), list(rels), list(sizes)
 
 
@@ -445,7 +446,7 @@ def _hash_with_cache(client: Any, paths: list[str], rels: list[str] | None, size
             if st is not None:
                 hit = known.get((st[0], st[1]))
                 if hit is not None and hit[0] == st[2] and hit[1] == st[3]:
-                    results[i] = _hash.HashResult(Path(p), st[2], hit[2], None, None, False, True,
+                    results[i] = _hash.HashResult(p, st[2], hit[2], None, None, False, True,
                                                   rels[i] if rels is not None else None)
                     continue
             todo.append(i)
@@ -454,7 +455,7 @@ def _hash_with_cache(client: Any, paths: list[str], rels: list[str] | None, size
         fresh = []
         for i, row in zip(todo, rows):
             path, size, digest, etype, msg, changed, dev, ino, mtime_ns = row
-            results[i] = _hash.HashResult(Path(path), size, digest, msg, etype, changed, False,
+            results[i] = _hash.HashResult(path, size, digest, msg, etype, changed, False,
                                           rels[i] if rels is not None else None)
             if digest is not None and not changed:
                 fresh.append((dev, ino, size, mtime_ns, digest))
@@ -465,9 +466,9 @@ def _hash_with_cache(client: Any, paths: list[str], rels: list[str] | None, size
 
 
 def _stats(paths: list[str]) -> list[tuple[int, int, int, int] | None]:
-    from .hash import _stat
+    from .hash import file_identity
 
-    return [_stat(p) for p in paths]
+    return [file_identity(p) for p in paths]
 
 
 # --- duplicates -------------------------------------------------------------------------------
@@ -515,9 +516,10 @@ def find_duplicates(
 
 def _scan_columns(roots: list[str], filters: dict[str, Any]) -> tuple[list[str], list[int], Any]:
     from . import _core
+    from .hash import scan_options
 
-    out = _core.scan_tree(roots, **filters)
-    paths, _, sizes, _, _ = out["files"]
+    out = _core.scan_files(roots, scan_options(filters), output="rows")
+    paths, _, sizes = out["files"][:3]
     return list(paths), list(sizes), out["errors"]
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from . import _core
 from .aggregate import atomic_writer
 from .errors import CacheError, ManifestError
+from .options import ScanOptions
 from .progress import ProgressArg, Reporter
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ __all__ = [
     "write_manifest",
     "verify_manifest",
     "VerifyResult",
+    "scan_options",
+    "file_identity",
 ]
 
 ALGORITHMS: tuple[str, ...] = tuple(_core.algorithms())
@@ -48,55 +51,12 @@ _SCAN_KEYS = {"include", "exclude", "extensions", "min_size", "max_size", "recur
               "modified_after", "modified_before", "sort"}
 
 
-class HashResult:
-    """One file's digest (``digest`` None and ``error`` set when it could not be hashed).
-
-    ``path`` is a :class:`pathlib.Path`, built on first access: a million results stay cheap.
-    """
-
-    __slots__ = ("_path", "size", "digest", "error", "error_type", "changed", "cached",
-                 "relative_path")
-    __match_args__ = ("path", "size", "digest", "error")
-
-    def __init__(self, path: PathLike, size: int, digest: str | None, error: str | None = None,
-                 error_type: str | None = None, changed: bool = False, cached: bool = False,
-                 relative_path: str | None = None) -> None:
-        self._path = path
-        self.size = size
-        self.digest = digest
-        self.error = error
-        self.error_type = error_type
-        #: the file changed (size, mtime or ctime) while it was being read: the digest is suspect
-        self.changed = changed
-        #: served from the cache without reading the file
-        self.cached = cached
-        self.relative_path = relative_path
-
-    @property
-    def path(self) -> Path:
-        p = self._path
-        if not isinstance(p, Path):
-            p = self._path = Path(p)
-        return p
-
-    @path.setter
-    def path(self, value: PathLike) -> None:
-        self._path = value
-
-    def _key(self) -> tuple[Any, ...]:
-        return (os.fspath(self._path), self.size, self.digest, self.error, self.error_type,
-                self.changed, self.cached, self.relative_path)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, HashResult):
-            return NotImplemented
-        return self._key() == other._key()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return (f"HashResult(path={self.path!r}, size={self.size}, digest={self.digest!r}, "
-                f"error={self.error!r}, changed={self.changed}, cached={self.cached})")
+#: One file's digest (``digest`` None and ``error`` set when it could not be hashed): ``path``
+#: (a :class:`pathlib.Path`, built on first access), ``size``, ``digest``, ``error``,
+#: ``error_type``, ``changed``, ``cached``, ``relative_path``; ``dev``, ``ino`` and
+#: ``mtime_ns`` identify the file as it was hashed. A native class: a million results cost
+#: what their strings cost.
+HashResult = _core.HashResult
 
 
 # --- the cache -------------------------------------------------------------------------------
@@ -154,30 +114,33 @@ class _Cache:
 
 def _rows_to_results(rows: list[tuple[Any, ...]], relative: list[str] | None = None
                      ) -> list[HashResult]:
+    """HashResult objects from ``hash_paths`` rows (as cluster workers send them back)."""
     out = []
-    for i, (path, size, digest, etype, msg, changed, _dev, _ino, _mt) in enumerate(rows):
+    for i, (path, size, digest, etype, msg, changed, dev, ino, mt) in enumerate(rows):
         out.append(HashResult(path, size, digest, msg, etype, changed, False,
-                              relative[i] if relative is not None else None))
+                              relative[i] if relative is not None else None, dev, ino, mt))
     return out
+
+
+def _error_rows(errors: Iterable[tuple[str, str, str]]) -> list[HashResult]:
+    """What a walk could not list (an unreadable folder...), as failed results: nothing a
+    tree holds is left out silently."""
+    return [HashResult(p, 0, None, m, t) for p, t, m in errors]
 
 
 def _split_filters(filters: dict[str, Any]) -> dict[str, Any]:
     unknown = set(filters) - _SCAN_KEYS
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    out = dict(filters)
-    if out.get("extensions"):
-        out["extensions"] = sorted(out["extensions"])
-    for key in ("include", "exclude", "extensions"):
-        if out.get(key) is None:
-            out.pop(key, None)
-    if not out.get("min_size"):
-        out.pop("min_size", None)
-    for key in ("modified_after", "modified_before"):
-        v = out.get(key)
-        if v is not None and hasattr(v, "timestamp"):
-            out[key] = v.timestamp()
-    return out
+    return dict(filters)
+
+
+def scan_options(filters: dict[str, Any], **extra: Any) -> ScanOptions:
+    """The scanner filters a hashing call was given, as the native scanner's options."""
+    f = _split_filters(filters)
+    return ScanOptions.make(
+        f.pop("include", None), f.pop("exclude", None), f.pop("extensions", None),
+        f.pop("min_size", 0), f.pop("max_size", None), f.pop("recursive", True), **f, **extra)
 
 
 def hash_files(
@@ -217,21 +180,23 @@ def hash_files(
     if algorithm.lower().replace("-", "_") not in ALGORITHMS and algorithm.lower() not in (
             "sha-256", "b3", "xxh3", "xxh128", "sha-1"):
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
-    filters = _split_filters(scanner_filters)
+    options = scan_options(scanner_filters)
     is_dir = isinstance(dir_or_paths, (str, os.PathLike)) and Path(dir_or_paths).is_dir()
+    if scanner_filters and not is_dir:
+        raise TypeError("scanner filters apply to a directory, not a list of paths")
     with Reporter(progress, desc=f"Hashing ({algorithm})", by_bytes=True) as rep:
         if cache is None:
             if is_dir:
                 root = os.fspath(dir_or_paths)  # type: ignore[arg-type]
-                out = _core.hash_tree([root], algorithm, workers=workers,
-                                      progress=rep.native(), **filters)
-                return _rows_to_results(out["rows"], out["relative"])
-            if filters:
-                raise TypeError("scanner filters apply to a directory, not a list of paths")
+                out = _core.hash_scan([root], options, algorithm, workers=workers,
+                                      progress=rep.native())
+                files: list[HashResult] = out["files"]
+                return files + _error_rows(out["errors"])
             paths = _path_list(dir_or_paths)
-            return _rows_to_results(_core.hash_paths(paths, algorithm, workers=workers,
-                                                     progress=rep.native()))
-        return _hash_with_cache(dir_or_paths, is_dir, algorithm, filters, workers, rep, cache,
+            found: list[HashResult] = _core.hash_paths(
+                paths, algorithm, workers=workers, progress=rep.native(), results=True)
+            return found
+        return _hash_with_cache(dir_or_paths, is_dir, algorithm, options, workers, rep, cache,
                                 rebuild_cache)
 
 
@@ -244,48 +209,68 @@ def _path_list(paths: Any) -> list[str]:
     return [os.fspath(p) for p in paths]
 
 
-def _hash_with_cache(dir_or_paths: Any, is_dir: bool, algorithm: str, filters: dict[str, Any],
+#: Digests are committed to the cache after every this many files (or bytes) hashed, so a run
+#: that is killed keeps what it did.
+_COMMIT_FILES = 4096
+_COMMIT_BYTES = 1 << 30
+
+
+def _hash_with_cache(dir_or_paths: Any, is_dir: bool, algorithm: str, options: ScanOptions,
                      workers: int | None, rep: Reporter, cache_path: PathLike,
                      rebuild: bool) -> list[HashResult]:
     cache = _Cache(cache_path, rebuild=rebuild)
     try:
         known = cache.load(algorithm)
-        # 1. what is there: a native scan (directories) or one stat per listed path.
+        # 1. what is there, with the identity the cache keys on: one native scan (directories)
+        #    or one stat per listed path.
+        errors: list[tuple[str, str, str]] = []
         if is_dir:
-            scan = _core.scan_tree([os.fspath(dir_or_paths)], **filters)
-            paths, rels, sizes, _, _ = scan["files"]
-            stats = [_stat(p) for p in paths]
-            results: list[HashResult | None] = [None] * len(paths)
+            scanned = _core.scan_files([os.fspath(dir_or_paths)], options, output="rows")
+            paths, rels, sizes, mtimes, devs, inos = scanned["files"]
+            errors = scanned["errors"]
+            stats: list[tuple[int, int, int, int] | None] = list(zip(devs, inos, sizes, mtimes))
+            relative: list[str | None] = list(rels)
         else:
             paths = _path_list(dir_or_paths)
-            rels = [None] * len(paths)
-            stats = [_stat(p) for p in paths]
-            results = [None] * len(paths)
-        # 2. hits are served from the cache; misses are hashed natively.
+            relative = [None] * len(paths)
+            stats = [file_identity(p) for p in paths]
+        results: list[HashResult | None] = [None] * len(paths)
+        # 2. hits are served from the cache; misses are hashed natively, in pieces committed
+        #    as they finish.
         todo = []
         for i, (p, st) in enumerate(zip(paths, stats)):
             if st is not None:
                 hit = known.get((st[0], st[1]))
                 if hit is not None and hit[0] == st[2] and hit[1] == st[3]:
                     results[i] = HashResult(p, st[2], hit[2], None, None, False, True,
-                                            rels[i])
+                                            relative[i], st[0], st[1], st[3])
                     continue
             todo.append(i)
-        rows = _core.hash_paths([paths[i] for i in todo], algorithm, workers=workers,
-                                progress=rep.native()) if todo else []
-        fresh = []
-        for i, row in zip(todo, rows):
-            path, size, digest, etype, msg, changed, dev, ino, mtime_ns = row
-            results[i] = HashResult(path, size, digest, msg, etype, changed, False, rels[i])
-            if digest is not None and not changed:
-                fresh.append((dev, ino, size, mtime_ns, digest))
-        cache.store(algorithm, fresh)
-        return [r for r in results if r is not None]
+        start = 0
+        while start < len(todo):
+            end, nbytes = start, 0
+            while end < len(todo) and end - start < _COMMIT_FILES and nbytes < _COMMIT_BYTES:
+                st = stats[todo[end]]
+                nbytes += st[2] if st is not None else 0
+                end += 1
+            piece = todo[start:end]
+            hashed = _core.hash_paths([paths[i] for i in piece], algorithm, workers=workers,
+                                      progress=rep.native(), results=True)
+            fresh = []
+            for i, r in zip(piece, hashed):
+                r.relative_path = relative[i]
+                results[i] = r
+                if r.digest is not None:
+                    fresh.append((r.dev, r.ino, r.size, r.mtime_ns, r.digest))
+            cache.store(algorithm, fresh)
+            start = end
+        return [r for r in results if r is not None] + _error_rows(errors)
     finally:
         cache.close()
 
 
-def _stat(path: str) -> tuple[int, int, int, int] | None:
+def file_identity(path: str) -> tuple[int, int, int, int] | None:
+    """``(dev, ino, size, mtime_ns)`` of a file (what the cache keys on), None if it is gone."""
     try:
         st = os.stat(path)
     except OSError:
@@ -301,7 +286,7 @@ def hash_frame(dir_or_paths: PathLike | Iterable[PathLike], algorithm: str = "bl
 
     res = hash_files(dir_or_paths, algorithm, **options)
     return pd.DataFrame({
-        "path": [os.fspath(r._path) for r in res],
+        "path": [r.path_str for r in res],
         "relative_path": [r.relative_path for r in res],
         "size": pd.array([r.size for r in res], dtype="int64"),
         "digest": [r.digest for r in res],
@@ -341,15 +326,15 @@ def find_duplicates(
         return _distributed.find_duplicates(
             client, root, algorithm=algorithm, include_empty=include_empty,
             partial_bytes=partial_bytes, workers=workers, progress=progress, **scanner_filters)
-    filters = _split_filters(scanner_filters)
+    options = scan_options(scanner_filters)
     roots = [os.fspath(root)] if isinstance(root, (str, os.PathLike)) else [os.fspath(r)
                                                                            for r in root]
-    scan = _core.scan_tree(roots, **filters)
-    paths, _, sizes, _, _ = scan["files"]
+    scan = _core.scan_files(roots, options, output="rows")
+    paths, _, sizes, _, _, _ = scan["files"]
     return duplicate_groups(
         paths, sizes, include_empty=include_empty, partial_bytes=partial_bytes,
         progress=progress, errors=scan["errors"],
-        stat_many=lambda ps: [_stat(p) for p in ps],
+        stat_many=lambda ps: [file_identity(p) for p in ps],
         digests=lambda ps, ss, rep, head_tail: _digests(ps, ss, algorithm, workers, rep,
                                                         head_tail=head_tail))
 

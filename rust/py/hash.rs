@@ -1,24 +1,246 @@
 //! Bindings for `crate::hash`.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
 
 use super::common::{file_errors, run_job};
-use super::scan::{options, scan_error};
+use super::fileinfo::make_path;
+use super::scan::{scan_error, Options};
 use crate::hash::{self, Algorithm, Hashed, Span};
 use crate::progress::Progress;
 use crate::scan;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<HashResult>()?;
     m.add_function(wrap_pyfunction!(hash_paths, m)?)?;
-    m.add_function(wrap_pyfunction!(hash_tree, m)?)?;
+    m.add_function(wrap_pyfunction!(hash_scan, m)?)?;
     m.add_function(wrap_pyfunction!(algorithms, m)?)?;
     Ok(())
+}
+
+fn opt_str(py: Python<'_>, s: Option<&str>) -> Option<Py<PyAny>> {
+    s.map(|s| PyString::new(py, s).into_any().unbind())
+}
+
+/// One file's digest (``digest`` None and ``error`` set when it could not be hashed).
+///
+/// ``path`` is a :class:`pathlib.Path`, built on first access: a million results stay cheap.
+/// ``dev``, ``ino`` and ``mtime_ns`` identify the file as it was hashed (what a cache keys on).
+#[pyclass(module = "parallel_file_processor._core", name = "HashResult")]
+pub struct HashResult {
+    fspath: Py<PyAny>,
+    path: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    size: u64,
+    #[pyo3(get, set)]
+    digest: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    error: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    error_type: Option<Py<PyAny>>,
+    /// the file changed (size, mtime or ctime) while it was being read: an error, no digest
+    #[pyo3(get, set)]
+    changed: bool,
+    /// served from the cache without reading the file
+    #[pyo3(get, set)]
+    cached: bool,
+    #[pyo3(get, set)]
+    relative_path: Option<Py<PyAny>>,
+    #[pyo3(get)]
+    dev: u64,
+    #[pyo3(get)]
+    ino: u64,
+    #[pyo3(get)]
+    mtime_ns: i64,
+}
+
+impl HashResult {
+    fn from_hashed(py: Python<'_>, h: Hashed, relative: Option<Py<PyAny>>) -> PyResult<Self> {
+        let (etype, msg) = match &h.error {
+            Some(e) => (Some(e.error_type.as_str()), Some(e.message.as_str())),
+            None => (None, None),
+        };
+        Ok(Self {
+            fspath: h.path.as_os_str().into_pyobject(py)?.into_any().unbind(),
+            path: None,
+            size: h.size,
+            digest: opt_str(py, h.digest.as_deref()),
+            error: opt_str(py, msg),
+            error_type: opt_str(py, etype),
+            changed: h.changed,
+            cached: false,
+            relative_path: relative,
+            dev: h.dev,
+            ino: h.ino,
+            mtime_ns: h.mtime_ns,
+        })
+    }
+
+    fn key<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let none = || py.None();
+        let opt = |o: &Option<Py<PyAny>>| o.as_ref().map(|v| v.clone_ref(py)).unwrap_or_else(none);
+        PyTuple::new(
+            py,
+            [
+                self.fspath.clone_ref(py),
+                self.size.into_pyobject(py)?.into_any().unbind(),
+                opt(&self.digest),
+                opt(&self.error),
+                opt(&self.error_type),
+                PyBool::new(py, self.changed).to_owned().into_any().unbind(),
+                PyBool::new(py, self.cached).to_owned().into_any().unbind(),
+                opt(&self.relative_path),
+            ],
+        )
+    }
+}
+
+#[pymethods]
+impl HashResult {
+    #[new]
+    #[pyo3(signature = (path, size, digest, error = None, error_type = None, changed = false,
+                        cached = false, relative_path = None, dev = 0, ino = 0, mtime_ns = 0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        path: &Bound<'_, PyAny>,
+        size: u64,
+        digest: Option<Py<PyAny>>,
+        error: Option<Py<PyAny>>,
+        error_type: Option<Py<PyAny>>,
+        changed: bool,
+        cached: bool,
+        relative_path: Option<Py<PyAny>>,
+        dev: u64,
+        ino: u64,
+        mtime_ns: i64,
+    ) -> PyResult<Self> {
+        let fspath = py.import("os")?.getattr("fspath")?.call1((path,))?;
+        let is_path = path.is_instance(&py.import("pathlib")?.getattr("PurePath")?)?;
+        Ok(Self {
+            fspath: fspath.unbind(),
+            path: is_path.then(|| path.clone().unbind()),
+            size,
+            digest,
+            error,
+            error_type,
+            changed,
+            cached,
+            relative_path,
+            dev,
+            ino,
+            mtime_ns,
+        })
+    }
+
+    #[getter]
+    fn path(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if let Some(p) = &self.path {
+            return Ok(p.clone_ref(py));
+        }
+        let p = make_path(py, self.fspath.bind(py))?.unbind();
+        self.path = Some(p.clone_ref(py));
+        Ok(p)
+    }
+
+    #[setter]
+    fn set_path(&mut self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.fspath = py
+            .import("os")?
+            .getattr("fspath")?
+            .call1((value,))?
+            .unbind();
+        self.path = None;
+        Ok(())
+    }
+
+    /// The path as a string, without building a :class:`pathlib.Path`.
+    #[getter]
+    fn path_str(&self, py: Python<'_>) -> Py<PyAny> {
+        self.fspath.clone_ref(py)
+    }
+
+    #[classattr]
+    fn __match_args__(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+        PyTuple::new(py, ["path", "size", "digest", "error"])
+    }
+
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let Ok(other) = other.cast::<HashResult>() else {
+            return Ok(py.NotImplemented());
+        };
+        let same = self.key(py)?.eq(other.borrow().key(py)?)?;
+        Ok(PyBool::new(py, same).to_owned().into_any().unbind())
+    }
+
+    fn __repr__(&mut self, py: Python<'_>) -> PyResult<String> {
+        let path = self.path(py)?;
+        let show = |o: &Option<Py<PyAny>>| -> PyResult<String> {
+            Ok(match o {
+                Some(v) => v.bind(py).repr()?.to_string(),
+                None => "None".to_owned(),
+            })
+        };
+        Ok(format!(
+            "HashResult(path={}, size={}, digest={}, error={}, changed={}, cached={})",
+            path.bind(py).repr()?,
+            self.size,
+            show(&self.digest)?,
+            show(&self.error)?,
+            if self.changed { "True" } else { "False" },
+            if self.cached { "True" } else { "False" },
+        ))
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let this = slf.borrow();
+        let key = this.key(py)?;
+        let mut args: Vec<Py<PyAny>> = key.iter().map(|v| v.unbind()).collect();
+        args.push(this.dev.into_pyobject(py)?.into_any().unbind());
+        args.push(this.ino.into_pyobject(py)?.into_any().unbind());
+        args.push(this.mtime_ns.into_pyobject(py)?.into_any().unbind());
+        PyTuple::new(
+            py,
+            [
+                slf.get_type().into_any().unbind(),
+                PyTuple::new(py, args)?.into_any().unbind(),
+            ],
+        )
+    }
+}
+
+/// HashResult objects for hashed files, relative paths taken from their roots.
+fn results<'py>(
+    py: Python<'py>,
+    files: Vec<(Option<usize>, Hashed)>,
+) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for (rel_start, h) in files {
+        let relative = match rel_start {
+            Some(start) => Some(
+                OsStr::from_bytes(
+                    h.path
+                        .as_os_str()
+                        .as_bytes()
+                        .get(start..)
+                        .unwrap_or_default(),
+                )
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+            ),
+            None => None,
+        };
+        list.append(Bound::new(py, HashResult::from_hashed(py, h, relative)?)?)?;
+    }
+    Ok(list)
 }
 
 type Row = (
@@ -80,8 +302,11 @@ fn algorithms() -> Vec<&'static str> {
 
 /// Hash the given files in parallel (GIL released). Rows of (path, size, digest, error_type,
 /// message, changed, dev, ino, mtime_ns), in input order.
+/// With ``results=True``, a list of HashResult instead (no relative paths).
 #[pyfunction]
-#[pyo3(signature = (paths, algorithm, *, sizes=None, head_tail=None, workers=None, progress=None))]
+#[pyo3(signature = (paths, algorithm, *, sizes=None, head_tail=None, workers=None, progress=None,
+                    results=false))]
+#[allow(clippy::too_many_arguments)]
 fn hash_paths<'py>(
     py: Python<'py>,
     paths: Vec<PathBuf>,
@@ -90,7 +315,8 @@ fn hash_paths<'py>(
     head_tail: Option<u64>,
     workers: Option<usize>,
     progress: Option<Bound<'py, PyAny>>,
-) -> PyResult<Vec<Row>> {
+    results: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let algo = self::algorithm(algorithm)?;
     if let Some(s) = &sizes {
         if s.len() != paths.len() {
@@ -103,77 +329,45 @@ fn hash_paths<'py>(
             hash::hash_files(&paths, sizes.as_deref(), algo, span(head_tail), &counters)
         })
     })?;
-    Ok(rows(out))
+    if results {
+        return Ok(self::results(py, out.into_iter().map(|h| (None, h)).collect())?.into_any());
+    }
+    Ok(rows(out).into_pyobject(py)?.into_any())
 }
 
-/// Scan `roots` with the scanner's filters and hash every file found, in one native job.
-/// Returns a dict: `rows` (as `hash_paths`), `errors` (scan errors), `relative` (relative paths).
+/// Scan `roots` with `options` (an `options.ScanOptions`) and hash every file as the walk
+/// finds it, in one native job. Returns a dict: `files` (HashResult, relative paths set, in
+/// the scan's order), `errors` ((path, error_type, message) of what could not be listed).
 #[pyfunction]
-#[pyo3(signature = (
-    roots, algorithm, *, include=vec![], exclude=vec![], extensions=vec![], min_size=None,
-    max_size=None, recursive=true, max_depth=None, skip_hidden=false, follow_symlinks=false,
-    same_file_system=false, modified_after=None, modified_before=None, sort=false,
-    head_tail=None, workers=None, progress=None
-))]
-#[allow(clippy::too_many_arguments)]
-fn hash_tree<'py>(
+#[pyo3(signature = (roots, options, algorithm, *, head_tail=None, workers=None, progress=None))]
+fn hash_scan<'py>(
     py: Python<'py>,
     roots: Vec<PathBuf>,
+    options: Options,
     algorithm: &str,
-    include: Vec<String>,
-    exclude: Vec<String>,
-    extensions: Vec<String>,
-    min_size: Option<u64>,
-    max_size: Option<u64>,
-    recursive: bool,
-    max_depth: Option<usize>,
-    skip_hidden: bool,
-    follow_symlinks: bool,
-    same_file_system: bool,
-    modified_after: Option<f64>,
-    modified_before: Option<f64>,
-    sort: bool,
     head_tail: Option<u64>,
     workers: Option<usize>,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let algo = self::algorithm(algorithm)?;
-    let opts = options(
-        include,
-        exclude,
-        extensions,
-        min_size,
-        max_size,
-        recursive,
-        max_depth,
-        skip_hidden,
-        follow_symlinks,
-        same_file_system,
-        modified_after,
-        modified_before,
-        false,
-        sort,
-        workers,
-    )?;
+    let mut opts = options.0;
+    opts.threads = workers.or(opts.threads);
     let counters = Arc::new(Progress::new());
     let out = run_job(py, &counters, progress.as_ref(), || {
-        crate::pool::with_workers(workers, || {
-            let scanned = scan::scan(&roots, &opts, &Progress::new())?;
-            let rel: Vec<OsString> = scanned
-                .files
-                .iter()
-                .map(|e| e.relative(&roots).as_os_str().to_owned())
-                .collect();
-            let sizes: Vec<u64> = scanned.files.iter().map(|e| e.size).collect();
-            let paths: Vec<PathBuf> = scanned.files.into_iter().map(|e| e.path).collect();
-            let hashed = hash::hash_files(&paths, Some(&sizes), algo, span(head_tail), &counters);
-            Ok::<_, scan::ScanError>((hashed, rel, scanned.errors))
+        crate::pool::with_workers(opts.threads, || {
+            hash::hash_tree(&roots, &opts, algo, span(head_tail), &counters)
         })
     })?;
-    let (hashed, rel, errors) = out.map_err(|e| scan_error(py, e))?;
+    let out = out.map_err(|e| scan_error(py, e))?;
+    let starts: Vec<usize> = roots.iter().map(|r| scan::rel_start(r)).collect();
+    let files = out
+        .files
+        .into_iter()
+        .map(|(root, h)| (Some(starts[root as usize]), h))
+        .collect();
     let d = PyDict::new(py);
-    d.set_item("rows", rows(hashed))?;
-    d.set_item("relative", rel)?;
-    d.set_item("errors", file_errors(errors))?;
+    d.set_item("files", self::results(py, files)?)?;
+    d.set_item("errors", file_errors(out.errors))?;
+    d.set_item("cancelled", out.cancelled)?;
     Ok(d)
 }

@@ -17,7 +17,6 @@ use crate::progress::Progress;
 use crate::scan::{self, Entry, ScanError, ScanOptions, ScanOutput, Summary};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(scan_tree, m)?)?;
     m.add_function(wrap_pyfunction!(scan_files, m)?)?;
     m.add_function(wrap_pyfunction!(scan_write, m)?)?;
     Ok(())
@@ -87,45 +86,6 @@ fn secs_to_ns(t: Option<f64>) -> PyResult<Option<i64>> {
     .transpose()
 }
 
-/// Build `ScanOptions` from the keyword arguments every scanning binding accepts.
-#[allow(clippy::too_many_arguments)]
-pub fn options(
-    include: Vec<String>,
-    exclude: Vec<String>,
-    extensions: Vec<String>,
-    min_size: Option<u64>,
-    max_size: Option<u64>,
-    recursive: bool,
-    max_depth: Option<usize>,
-    skip_hidden: bool,
-    follow_symlinks: bool,
-    same_file_system: bool,
-    modified_after: Option<f64>,
-    modified_before: Option<f64>,
-    include_special: bool,
-    sort: bool,
-    threads: Option<usize>,
-) -> PyResult<ScanOptions> {
-    Ok(ScanOptions {
-        include,
-        exclude,
-        extensions,
-        min_size,
-        max_size,
-        recursive,
-        max_depth,
-        skip_hidden,
-        follow_symlinks,
-        same_file_system,
-        modified_after_ns: secs_to_ns(modified_after)?,
-        modified_before_ns: secs_to_ns(modified_before)?,
-        include_special,
-        sort,
-        with_metadata: true,
-        threads,
-    })
-}
-
 /// A string column as one UTF-8 buffer plus int64 offsets (Arrow's large_string layout), so a
 /// DataFrame of millions of rows is built without one Python object per row.
 #[derive(Default)]
@@ -179,12 +139,16 @@ fn columns<'py>(
     let mut ext = StrColumn::with_capacity(n);
     let mut size = Vec::with_capacity(n);
     let mut mtime = Vec::with_capacity(n);
+    let mut dev = Vec::with_capacity(n);
+    let mut ino = Vec::with_capacity(n);
     for e in files {
         path.push(e.path.as_os_str().as_bytes());
         rel.push(e.relative(roots).as_os_str().as_bytes());
         ext.push(e.extension().as_bytes());
         size.push(e.size as i64);
         mtime.push(e.mtime_ns);
+        dev.push(e.dev);
+        ino.push(e.ino);
     }
     let d = PyDict::new(py);
     d.set_item("n", n)?;
@@ -193,15 +157,19 @@ fn columns<'py>(
     d.set_item("extension", ext.into_py(py)?)?;
     d.set_item("size_bytes", PyBytes::new(py, as_bytes(&size)))?;
     d.set_item("mtime_ns", PyBytes::new(py, as_bytes(&mtime)))?;
+    d.set_item("dev", PyBytes::new(py, as_bytes(&dev)))?;
+    d.set_item("ino", PyBytes::new(py, as_bytes(&ino)))?;
     Ok(d)
 }
 
+/// Listing rows as plain lists: path, relative path, size, mtime_ns, dev, ino.
 type Rows = (
     Vec<OsString>,
     Vec<OsString>,
     Vec<u64>,
-    Vec<f64>,
-    Vec<String>,
+    Vec<i64>,
+    Vec<u64>,
+    Vec<u64>,
 );
 
 fn rows(roots: &[PathBuf], files: Vec<Entry>) -> Rows {
@@ -212,89 +180,17 @@ fn rows(roots: &[PathBuf], files: Vec<Entry>) -> Rows {
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
+        Vec::with_capacity(n),
     );
     for e in files {
         out.1.push(e.relative(roots).as_os_str().to_owned());
         out.2.push(e.size);
-        out.3.push(crate::scan::mtime_secs(e.mtime_ns));
-        out.4.push(e.extension());
+        out.3.push(e.mtime_ns);
+        out.4.push(e.dev);
+        out.5.push(e.ino);
         out.0.push(e.path.into_os_string());
     }
     out
-}
-
-/// Scan `roots` and return a dict: `files` (lists of path, relative path, size, mtime seconds,
-/// extension; or buffers when `columnar`), `special` ((path, kind) pairs), `errors`
-/// ((path, error_type, message) triples), `entries_seen`.
-#[pyfunction]
-#[pyo3(signature = (
-    roots, *, include=vec![], exclude=vec![], extensions=vec![], min_size=None, max_size=None,
-    recursive=true, max_depth=None, skip_hidden=false, follow_symlinks=false,
-    same_file_system=false, modified_after=None, modified_before=None, include_special=false,
-    sort=false, threads=None, progress=None, columnar=false, with_metadata=true
-))]
-#[allow(clippy::too_many_arguments)]
-fn scan_tree<'py>(
-    py: Python<'py>,
-    roots: Vec<PathBuf>,
-    include: Vec<String>,
-    exclude: Vec<String>,
-    extensions: Vec<String>,
-    min_size: Option<u64>,
-    max_size: Option<u64>,
-    recursive: bool,
-    max_depth: Option<usize>,
-    skip_hidden: bool,
-    follow_symlinks: bool,
-    same_file_system: bool,
-    modified_after: Option<f64>,
-    modified_before: Option<f64>,
-    include_special: bool,
-    sort: bool,
-    threads: Option<usize>,
-    progress: Option<Bound<'py, PyAny>>,
-    columnar: bool,
-    with_metadata: bool,
-) -> PyResult<Bound<'py, PyDict>> {
-    let mut opts = options(
-        include,
-        exclude,
-        extensions,
-        min_size,
-        max_size,
-        recursive,
-        max_depth,
-        skip_hidden,
-        follow_symlinks,
-        same_file_system,
-        modified_after,
-        modified_before,
-        include_special,
-        sort,
-        threads,
-    )?;
-    opts.with_metadata = with_metadata;
-    let counters = Arc::new(Progress::new());
-    let out: Result<ScanOutput, ScanError> = run_job(py, &counters, progress.as_ref(), || {
-        scan::scan(&roots, &opts, &counters)
-    })?;
-    let out = out.map_err(|e| scan_error(py, e))?;
-    let d = PyDict::new(py);
-    let special: Vec<(OsString, &'static str)> = out
-        .special
-        .iter()
-        .map(|e| (e.path.as_os_str().to_owned(), e.kind.as_str()))
-        .collect();
-    d.set_item("special", special)?;
-    d.set_item("errors", file_errors(out.errors))?;
-    d.set_item("entries_seen", out.entries_seen)?;
-    d.set_item("cancelled", out.cancelled)?;
-    if columnar {
-        d.set_item("files", columns(py, &roots, &out.files)?)?;
-    } else {
-        d.set_item("files", rows(&roots, out.files))?;
-    }
-    Ok(d)
 }
 
 /// Special files and errors as the Python layer takes them.
@@ -333,7 +229,8 @@ fn file_infos<'py>(
 }
 
 /// Scan `roots` with `options` (an `options.ScanOptions`). Returns a dict: `files` (a list of
-/// FileInfo; column buffers with `output="columns"`; their number with `output="count"`),
+/// FileInfo; column buffers with `output="columns"`; lists of path, relative path, size,
+/// mtime_ns, dev, ino with `output="rows"`; their number with `output="count"`),
 /// `special` ((path, kind) pairs), `errors` ((path, error_type, message) triples),
 /// `entries_seen`, `cancelled`.
 #[pyfunction]
@@ -346,9 +243,9 @@ fn scan_files<'py>(
     output: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     let opts = options.0;
-    if !matches!(output, "objects" | "columns" | "count") {
+    if !matches!(output, "objects" | "columns" | "rows" | "count") {
         return Err(PyValueError::new_err(format!(
-            "output must be 'objects', 'columns' or 'count', not {output:?}"
+            "output must be 'objects', 'columns', 'rows' or 'count', not {output:?}"
         )));
     }
     let counters = Arc::new(Progress::new());
@@ -365,6 +262,7 @@ fn scan_files<'py>(
     match output {
         "columns" => d.set_item("files", columns(py, &roots, &out.files)?)?,
         "count" => d.set_item("files", out.files.len())?,
+        "rows" => d.set_item("files", rows(&roots, out.files))?,
         _ => d.set_item("files", file_infos(py, &roots, &out.files)?)?,
     }
     Ok(d)
