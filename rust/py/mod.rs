@@ -7,3 +7,4 @@ pub mod fileinfo;
 pub mod hash;
 pub mod prefetch;
 pub mod scan;
+pub mod sheet;
