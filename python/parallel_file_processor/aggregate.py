@@ -520,9 +520,9 @@ def _csv_native(kw: dict[str, Any]) -> bool:
 
 
 def _sniff_delimiter(path: Path, encoding: str) -> str:
-    """The delimiter of a text table (``sep=None``), from its first few KiB: the csv module's
-    Sniffer among ``, ; tab |``, else on the first line with any delimiter (as pandas' python
-    engine does)."""
+    """The delimiter of a text table (``sep=None``): the csv module's Sniffer (as pandas'
+    python engine uses it) on the file's first few KiB, choosing among ``, ; tab |``. A file
+    with none of them is one column; one where the Sniffer cannot decide fails, naming it."""
     import csv
 
     with open(path, "rb") as f:
@@ -535,11 +535,11 @@ def _sniff_delimiter(path: Path, encoding: str) -> str:
         return csv.Sniffer().sniff(text, delimiters=_SNIFF_DELIMITERS).delimiter
     except csv.Error:
         pass
-    first = text.splitlines()[0] if text else ""
-    try:
-        return csv.Sniffer().sniff(first).delimiter
-    except csv.Error:
-        raise ValueError("sep=None: could not determine the delimiter; pass sep=") from None
+    if not any(d in text for d in _SNIFF_DELIMITERS):
+        return ","  # a single column
+    raise ValueError(
+        "sep=None: could not determine the delimiter from the first "
+        f"{_SNIFF_BYTES >> 10} KiB (tried {_SNIFF_DELIMITERS!r}); pass sep=")
 
 
 def _typed_from_text(table: pa.Table, decimal: str, thousands: str) -> pa.Table:
@@ -561,7 +561,7 @@ def _typed_from_text(table: pa.Table, decimal: str, thousands: str) -> pa.Table:
             continue
         present = col.drop_null()
         if len(present) == 0:
-            out.append(pa.nulls(len(col)) if len(col) else col)
+            out.append(pa.nulls(len(col)))
             continue
 
         def every(pattern: str, values: Any = present) -> bool:
