@@ -251,8 +251,14 @@ def test_mixed_folder_and_aggregate_csv(tmp_path: Path) -> None:
     df = aggregate(tmp_path)
     assert df["id"].tolist() == [1, 2, 3]
     assert df["_source_file"].astype(str).tolist() == ["a.csv", "a.csv", "b.xlsx"]
-    # the seed's aggregate_csv stays about CSV files
+    # the seed's aggregate_csv reads the CSV files, and the workbooks too when asked to
     assert len(aggregate_csv(tmp_path)) == 2
+    assert aggregate_csv(tmp_path, sheet=0)["id"].tolist() == [1, 2, 3]
+    assert aggregate_csv(tmp_path, reader="auto")["id"].tolist() == [1, 2, 3]
+    assert aggregate_csv(tmp_path / "b.xlsx")["amount"].tolist() == [4.5]
+    from parallel_file_processor import FileProcessor
+
+    assert len(FileProcessor().aggregate_csv(tmp_path, sheet="all")) == 3
     only = aggregate(tmp_path, reader="excel")
     assert only["amount"].tolist() == [4.5]
 
@@ -286,6 +292,21 @@ def test_cli_reads_sheets(tmp_path: Path) -> None:
     res = pfp("aggregate", "in.xlsx", "-o", "one.csv", "--sheet", "1", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert pd.read_csv(tmp_path / "one.csv")["k"].tolist() == [2]
+
+
+def test_job_file_options_choose_the_sheets(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    wb.active.append(["k"])
+    wb.active.append([1])
+    wb.create_sheet("More").append(["k"])
+    wb["More"].append([2])
+    wb.save(write(tmp_path / "in" / "x.csv", "k\n0\n").parent / "book.xlsx")
+    write(tmp_path / "job.yaml", "scan:\n  directory: in\nprocessing:\n  processor: aggregate\n"
+          "  options: {sheet: all}\noutput:\n  combined_output: out/all.csv\n")
+    res = pfp("run", "job.yaml", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    out = pd.read_csv(tmp_path / "out" / "all.csv")
+    assert sorted(out["k"]) == [0, 1, 2] and out["_sheet"].isna().sum() == 1
 
 
 def test_seed_yaml_merges_csv_and_xlsx(tmp_path: Path) -> None:

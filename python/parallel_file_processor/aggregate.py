@@ -1172,7 +1172,8 @@ def aggregate(
         except Exception as exc:  # the file is reported; the merge goes on
             return exc
 
-    # Arrow parses each file on its own thread pool; a few files in flight keep it fed.
+    # Arrow parses each file on its own thread pool; a few files in flight keep it fed. The
+    # workbooks are read meanwhile on this thread, so Ctrl-C stops the native reader at once.
     n_workers = workers or min(8, os.cpu_count() or 2)
     lock = threading.Lock()
     done = {"singles": 0, "batch": 0}
@@ -1180,24 +1181,29 @@ def aggregate(
         Reporter(progress, desc="Reading", unit="file") as rep,
         ThreadPoolExecutor(max_workers=n_workers) as pool,
     ):
-        def tick(part: str, n: int) -> None:
+        def tick(part: str, n: int | None = None) -> None:
             with lock:
-                done[part] = n
+                done[part] = done[part] + 1 if n is None else n
                 rep.update(done["singles"] + done["batch"], len(files))
 
-        pending = None
-        if batch:
-            pending = pool.submit(
-                _read_workbooks, [files[i] for i in batch], [label_of(files[i]) for i in batch],
-                native or {}, report, workers,
-                (lambda items, _t, _b, _bt: tick("batch", items)) if rep.active else None)
-        for n, (i, result) in enumerate(zip(singles, pool.map(read_one, singles)), 1):
-            results[i] = result
-            tick("singles", n)
-        if pending is not None:
-            for i, result in zip(batch, pending.result()):
-                results[i] = result
-            tick("batch", len(batch))
+        futures = [pool.submit(read_one, i) for i in singles]
+        try:
+            if rep.active:
+                for f in futures:
+                    f.add_done_callback(lambda _f: tick("singles"))
+            if batch:
+                books = _read_workbooks(
+                    [files[i] for i in batch], [label_of(files[i]) for i in batch],
+                    native or {}, report, workers,
+                    (lambda items, _t, _b, _bt: tick("batch", items)) if rep.active else None)
+                for i, result in zip(batch, books):
+                    results[i] = result
+            for i, f in zip(singles, futures):
+                results[i] = f.result()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
     tables: list[tuple[str, Any]] = []
     for i, result in enumerate(results):
         if isinstance(result, BaseException):
@@ -1297,17 +1303,26 @@ def aggregate_csv(
     """Read and combine every CSV file under ``directory`` (the seed's
     ``FileProcessor.aggregate_csv``), with a ``_source_file`` column naming each row's file.
 
-    Files that cannot be read are left out and reported in ``df.attrs["report"]``; the seed's
-    ``output_path`` is written atomically. Other :func:`aggregate` options pass through.
+    Spreadsheets are read too when asked for: with ``sheet=`` (or ``sheet_name=``), or
+    ``reader="auto"``, the .xlsx/.xlsm/.xls/.ods files under ``directory`` are merged with the
+    CSV files (a workbook given as the path itself is always read as one). Files that cannot
+    be read are left out and reported in ``df.attrs["report"]``; the seed's ``output_path`` is
+    written atomically. Other :func:`aggregate` options pass through.
     """
     options = {
         k: read_kwargs.pop(k)
-        for k in ("schema", "dtype_conflict", "on_bad_lines", "workers", "errors_path", "progress")
+        for k in ("schema", "dtype_conflict", "on_bad_lines", "workers", "errors_path", "progress",
+                  "source_column")
         if k in read_kwargs
     }
+    wants_sheets = "sheet" in read_kwargs or "sheet_name" in read_kwargs
+    reader = read_kwargs.pop("reader", "auto" if wants_sheets else "csv")
+    if reader == "csv" and Path(directory).suffix.lower() in SPREADSHEET_EXTENSIONS \
+            and Path(directory).is_file():
+        reader = "excel"
     return aggregate(
         directory,
-        reader="csv",
+        reader=reader,
         output_path=output_path,
         overwrite=overwrite,
         **options,
