@@ -185,3 +185,10 @@ def test_generated_european_files_equal_pandas(tmp_path_factory, cols, encoding,
     same_as_pandas(plain, sep=";", decimal=",", encoding=encoding)
     if len(names) > 1:  # one column: pandas' Sniffer picks a letter of the name
         same_as_pandas(plain, sep=None, decimal=",", encoding=encoding)
+
+
+def test_missing_value_markers(tmp_path: Path) -> None:
+    path = write(tmp_path / "na.csv", "a;b;c\n-999;x;None\n1;-999.0;<NA>\n-999.0;NA;3\n")
+    same_as_pandas(path, sep=";", na_values=["-999"])
+    same_as_pandas(path, sep=";", na_values=[-999], keep_default_na=False)
+    same_as_pandas(path, sep=";")

@@ -416,7 +416,7 @@ def _readers(
         if isinstance(user_na, str):
             user_na = [user_na]
         null_values = (list(_NA_VALUES) if kw.get("keep_default_na", True) else []) + [
-            str(v) for v in (user_na or [])
+            text for v in (user_na or []) for text in _na_spellings(v)
         ]
         decimal = kw.get("decimal", ".")
         thousands = kw.get("thousands")
@@ -481,6 +481,19 @@ def _readers(
         return pq.read_table(path, use_threads=False)
 
     return {"csv": read_csv, "tsv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}[kind]
+
+
+def _na_spellings(value: Any) -> list[str]:
+    """A missing-value marker as pandas matches it: ``999`` also means ``999.0``."""
+    text = str(value)
+    out = [text]
+    try:
+        f = float(text)
+    except ValueError:
+        return out
+    if f == f and f not in (float("inf"), float("-inf")) and f == int(f):
+        out += [f"{int(f)}.0", str(int(f))]
+    return out
 
 
 def _csv_native(kw: dict[str, Any]) -> bool:
