@@ -332,3 +332,27 @@ def test_seed_yaml_merges_csv_and_xlsx(tmp_path: Path) -> None:
     assert combined["Note"].notna().sum() == 10
     results = pd.read_csv(tmp_path / "data" / "results" / "processing_results.csv")
     assert sorted(results["result_rows"]) == [10, 20, 30]
+
+
+def test_cluster_reads_workbooks_as_a_local_run_does(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    wb = openpyxl.Workbook()
+    wb.active.append(["id", "when"])
+    wb.active.append([1, dt.datetime(2024, 5, 6, 7, 8, 9)])
+    wb.create_sheet("Two").append(["id", "extra"])
+    wb["Two"].append([2, "x"])
+    wb.save(tmp_path / "book.xlsx")
+    write(tmp_path / "a.csv", "id\n3\n")
+    write(tmp_path / "broken.xlsx", b"not a workbook")
+    out = tmp_path / "all.csv"
+    with distributed.LocalCluster(processes=True, n_workers=1, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster, set_as_default=False) as client:
+        for _ in range(2):  # the second run finds its output in the folder
+            local = aggregate(tmp_path, sheet="all", output_path=out, overwrite=True)
+            remote = aggregate(tmp_path, sheet="all", client=client, output_path=out,
+                               overwrite=True)
+            pd.testing.assert_frame_equal(remote, local)
+    assert local["id"].tolist() == [3, 1, 2]
+    assert [e.path.name for e in remote.attrs["report"].failed] == ["broken.xlsx"]
+    assert remote.attrs["report"].skipped_outputs == ["all.csv"]

@@ -719,6 +719,7 @@ def _sheet_options(read_kwargs: dict[str, Any]) -> dict[str, Any] | None:
     else:
         return None  # a list of sheets
     header = kw.get("header", 0)
+    header = 0 if header == "infer" else header  # read_csv's default, passed to both kinds
     if header is not None and (isinstance(header, bool) or not isinstance(header, int)
                                or header < 0):
         return None
