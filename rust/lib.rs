@@ -13,6 +13,7 @@ pub mod pool;
 pub mod prefetch;
 pub mod progress;
 pub mod scan;
+pub mod sheet;
 
 #[cfg(feature = "python")]
 mod py;
@@ -28,5 +29,6 @@ fn _core(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
     py::prefetch::register(m)?;
     py::hash::register(m)?;
     py::extract::register(m)?;
+    py::sheet::register(m)?;
     Ok(())
 }

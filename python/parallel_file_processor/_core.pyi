@@ -214,3 +214,26 @@ def extract_archives(
 
 def list_zip(path: str) -> list[ZipEntryRow]:
     """An archive's central directory; raises ArchiveError for an unreadable archive."""
+
+#: one column of a sheet: ``type`` (null, int64, float64, bool, string, timestamp, time,
+#: duration), ``values``, ``validity`` (bitmap or None), ``offsets`` (strings), ``mixed``
+SheetColumn = dict[str, Any]
+
+def read_sheets(
+    paths: list[str],
+    *,
+    sheet_index: int = 0,
+    sheet_name: str | None = None,
+    all_sheets: bool = False,
+    header: int | None = 0,
+    skiprows: int = 0,
+    nrows: int | None = None,
+    na_values: list[str] = ...,
+    keep_default_na: bool = True,
+    decimal: str = ".",
+    thousands: str | None = None,
+    workers: int | None = None,
+    progress: NativeProgress | None = None,
+) -> list[list[dict[str, Any]] | tuple[str, str]]:
+    """Read workbooks (.xlsx, .xlsm, .xls, .ods) in parallel with the GIL released: per path,
+    its sheets (``sheet``, ``header``, ``rows``, ``columns``) or ``(error_type, message)``."""

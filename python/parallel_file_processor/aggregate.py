@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -45,15 +46,26 @@ def atomic_writer(
 ) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on success it replaces ``path`` in one step.
 
-    On any error the temporary file is removed and ``path`` is left as it was. Raises
-    :class:`TargetExistsError` when ``path`` exists and ``overwrite`` is false.
+    The file gets the permissions a plain ``open()`` would give it (``0o666`` less the umask),
+    or keeps those of the file it replaces. A symlink is written through, as ``open()`` does:
+    the file it points to is replaced. On any error the temporary file is removed and ``path``
+    is left as it was. Raises :class:`TargetExistsError` when ``path`` exists and
+    ``overwrite`` is false.
     """
     target = Path(path)
-    if target.exists() and not overwrite:
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
+    try:
+        existing: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and not overwrite:
         raise TargetExistsError(f"{target} exists; pass overwrite=True to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        # mkstemp creates 0600; give the mode open() would (or the replaced file's).
+        os.fchmod(fd, (existing.st_mode & 0o7777) if existing is not None else 0o666 & ~_umask())
         binary = "b" in mode
         with os.fdopen(
             fd, mode, encoding=None if binary else encoding, newline=None if binary else ""
@@ -65,6 +77,39 @@ def atomic_writer(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(target.parent)
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it (no race with other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:  # no /proc: set and restore (meanwhile, files made get the stricter 077)
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable (best effort: some file systems cannot sync a directory)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_frame(
@@ -265,8 +310,34 @@ class AggregateReport:
     #: file -> columns it lacked (filled with nulls) or had extra (dropped, schema="first")
     missing_columns: dict[str, list[str]] = field(default_factory=dict)
     dropped_columns: dict[str, list[str]] = field(default_factory=dict)
+    #: spreadsheet (``file`` or ``file[sheet]``) -> columns mixing numbers, text or dates,
+    #: read as text (pandas keeps such a column as Python objects)
+    mixed_columns: dict[str, list[str]] = field(default_factory=dict)
+    #: inputs left out because they are this run's own output or errors file
+    skipped_outputs: list[str] = field(default_factory=list)
 
 
+#: Spreadsheets, read natively (calamine in the Rust core).
+SPREADSHEET_EXTENSIONS = frozenset({".xlsx", ".xlsm", ".xls", ".ods"})
+
+_KIND_EXTENSIONS = {
+    "csv": {".csv"},
+    "tsv": {".tsv", ".tab"},
+    "jsonl": {".jsonl", ".ndjson"},
+    "parquet": {".parquet", ".pq"},
+    "excel": set(SPREADSHEET_EXTENSIONS),
+}
+
+#: pandas' default missing-value markers (``pandas._libs.parsers.STR_NA_VALUES``).
+_NA_VALUES = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]
+_TRUE_VALUES = ["True", "TRUE", "true"]
+_FALSE_VALUES = ["False", "FALSE", "false"]
+
+#: read_csv options the Arrow path honours (``engine`` is accepted and has no effect: the
+#: result is pandas' either way).
 _ARROW_CSV_OPTIONS = {
     "sep",
     "delimiter",
@@ -274,9 +345,27 @@ _ARROW_CSV_OPTIONS = {
     "skiprows",
     "usecols",
     "na_values",
+    "keep_default_na",
     "quotechar",
     "header",
+    "decimal",
+    "thousands",
+    "engine",
 }
+#: Options only spreadsheets take (text readers ignore them) and options only text files
+#: take (spreadsheet readers ignore them), so one call can merge both kinds.
+_SHEET_ONLY = {"sheet", "sheet_name"}
+_TEXT_ONLY = {
+    "sep", "delimiter", "encoding", "encoding_errors", "quotechar", "quoting", "doublequote",
+    "escapechar", "lineterminator", "dialect", "skipinitialspace", "engine", "low_memory",
+    "memory_map", "float_precision", "delim_whitespace",
+}
+#: read_excel options the native spreadsheet reader honours.
+_SHEET_NATIVE = {"sheet", "sheet_name", "header", "skiprows", "nrows", "na_values",
+                 "keep_default_na", "decimal", "thousands"}
+#: How much of a file ``sep=None`` looks at to choose the delimiter.
+_SNIFF_BYTES = 16 << 10
+_SNIFF_DELIMITERS = ",;\t|"
 
 
 def _readers(
@@ -285,13 +374,20 @@ def _readers(
     pa = _require_pyarrow("aggregate()")
     import pyarrow.csv as pacsv
 
-    if kind in ("csv", "tsv") and set(read_kwargs) - _ARROW_CSV_OPTIONS:
-        return _pandas_reader(kind, read_kwargs, on_bad_lines, report)
+    if kind == "excel":
+        return _sheet_reader(read_kwargs, report)
+    kw = {k: v for k, v in read_kwargs.items() if k not in _SHEET_ONLY}
+    if kind in ("csv", "tsv") and not _csv_native(kw):
+        return _pandas_reader(kind, kw, on_bad_lines, report)
 
     def read_csv(path: Path, label: str) -> Any:
-        delimiter = read_kwargs.get(
-            "sep", read_kwargs.get("delimiter", "\t" if kind == "tsv" else ",")
-        )
+        if path.stat().st_size == 0:
+            report.empty_files.append(label)
+            return pa.table({})
+        encoding = kw.get("encoding") or "utf8"
+        delimiter = kw.get("sep", kw.get("delimiter", "\t" if kind == "tsv" else ","))
+        if delimiter is None:
+            delimiter = _sniff_delimiter(path, encoding)
         bad: list[str] = []
 
         def handler(row: Any) -> str:
@@ -300,27 +396,52 @@ def _readers(
             bad.append(row.text)
             return "skip"
 
-        header = read_kwargs.get("header", "infer")
+        header = kw.get("header", "infer")
+        skip = int(kw.get("skiprows", 0) or 0)
+        if isinstance(header, int) and not isinstance(header, bool):
+            skip += header  # the header is the n-th line after skiprows
         ro = pacsv.ReadOptions(
-            encoding=read_kwargs.get("encoding", "utf8"),
-            skip_rows=int(read_kwargs.get("skiprows", 0) or 0),
+            encoding=encoding,
+            skip_rows=skip,
             autogenerate_column_names=header is None,
             use_threads=True,  # Arrow's own pool splits each file into blocks
             block_size=1 << 22,
         )
         po = pacsv.ParseOptions(
             delimiter=delimiter,
-            quote_char=read_kwargs.get("quotechar", '"'),
+            quote_char=kw.get("quotechar", '"'),
             invalid_row_handler=handler,
         )
-        co = pacsv.ConvertOptions(
-            include_columns=list(read_kwargs["usecols"]) if "usecols" in read_kwargs else None,
-            null_values=(list(read_kwargs["na_values"]) if "na_values" in read_kwargs else None),
-            strings_can_be_null=True,
-        )
-        if path.stat().st_size == 0:
-            report.empty_files.append(label)
-            return pa.table({})
+        user_na = kw.get("na_values")
+        if isinstance(user_na, str):
+            user_na = [user_na]
+        null_values = (list(_NA_VALUES) if kw.get("keep_default_na", True) else []) + [
+            text for v in (user_na or []) for text in _na_spellings(v)
+        ]
+        decimal = kw.get("decimal", ".")
+        thousands = kw.get("thousands")
+        convert: dict[str, Any] = {
+            "include_columns": list(kw["usecols"]) if "usecols" in kw else None,
+            "null_values": null_values,
+            "strings_can_be_null": True,
+            "true_values": _TRUE_VALUES,
+            "false_values": _FALSE_VALUES,
+            "decimal_point": decimal,
+        }
+        if thousands:
+            # Arrow has no thousands separator: every column is read as text, then typed as
+            # pandas types it (integers, floats, booleans, else text).
+            peek = pacsv.open_csv(
+                path, read_options=ro,
+                parse_options=pacsv.ParseOptions(
+                    delimiter=delimiter, quote_char=kw.get("quotechar", '"'),
+                    invalid_row_handler=lambda row: "skip"),
+                convert_options=pacsv.ConvertOptions(**convert),
+            )
+            names = peek.schema.names
+            peek.close()
+            convert["column_types"] = {n: pa.string() for n in names}
+        co = pacsv.ConvertOptions(**convert)
         table = pacsv.read_csv(path, read_options=ro, parse_options=po, convert_options=co)
         # Arrow types text that is not valid in the encoding as binary: refuse the file
         # rather than pass on undecodable strings.
@@ -337,6 +458,9 @@ def _readers(
                 1,
                 f"column(s) {binary} are not valid {ro.encoding}; pass encoding=...",
             )
+        if thousands:
+            table = _typed_from_text(table, decimal, thousands)
+        table = _with_pandas_names(table, autogenerated=header is None)
         if bad:
             report.lost_rows[label] = len(bad)
             if on_bad_lines == "collect":
@@ -359,12 +483,159 @@ def _readers(
     return {"csv": read_csv, "tsv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}[kind]
 
 
+def _na_spellings(value: Any) -> list[str]:
+    """A missing-value marker as pandas matches it: ``999`` also means ``999.0``."""
+    text = str(value)
+    out = [text]
+    try:
+        f = float(text)
+    except ValueError:
+        return out
+    if f == f and f not in (float("inf"), float("-inf")) and f == int(f):
+        out += [f"{int(f)}.0", str(int(f))]
+    return out
+
+
+def _csv_native(kw: dict[str, Any]) -> bool:
+    """Whether the Arrow path can honour these read_csv options exactly."""
+    if set(kw) - _ARROW_CSV_OPTIONS:
+        return False
+    header = kw.get("header", "infer")
+    if header not in ("infer", None) and not (isinstance(header, int) and header >= 0):
+        return False  # a list of header rows (MultiIndex columns)
+    skip = kw.get("skiprows", 0)
+    if skip is not None and not (isinstance(skip, int) and skip >= 0):
+        return False  # a list of rows or a callable
+    sep = kw.get("sep", kw.get("delimiter", ","))
+    if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
+        return False  # a regex or a multi-character separator
+    for key in ("decimal", "thousands"):
+        value = kw.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) != 1):
+            return False
+    if kw.get("thousands") is not None and kw.get("thousands") == kw.get("decimal", "."):
+        return False  # pandas' own error
+    na = kw.get("na_values")
+    if isinstance(na, dict):
+        return False  # per-column markers
+    if "usecols" in kw and (callable(kw["usecols"]) or isinstance(kw["usecols"], str) or any(
+            not isinstance(c, str) for c in kw["usecols"])):
+        return False
+    enc = kw.get("encoding")
+    if enc is not None:
+        import codecs
+
+        try:
+            codecs.lookup(enc)
+        except LookupError:
+            return False  # pandas names the bad encoding
+    return True
+
+
+def _sniff_delimiter(path: Path, encoding: str) -> str:
+    """The delimiter of a text table (``sep=None``): the csv module's Sniffer (as pandas'
+    python engine uses it) on the file's first few KiB, choosing among ``, ; tab |``. A file
+    with none of them is one column; one where the Sniffer cannot decide fails, naming it."""
+    import csv
+
+    with open(path, "rb") as f:
+        raw = f.read(_SNIFF_BYTES)
+    text = raw.decode("utf-8" if encoding.lower() in ("utf8", "utf-8") else encoding,
+                      errors="replace").lstrip("\ufeff")
+    if len(raw) == _SNIFF_BYTES and "\n" in text:
+        text = text[: text.rindex("\n") + 1]  # whole lines only
+    try:
+        return csv.Sniffer().sniff(text, delimiters=_SNIFF_DELIMITERS).delimiter
+    except csv.Error:
+        pass
+    if not any(d in text for d in _SNIFF_DELIMITERS):
+        return ","  # a single column
+    raise ValueError(
+        "sep=None: could not determine the delimiter from the first "
+        f"{_SNIFF_BYTES >> 10} KiB (tried {_SNIFF_DELIMITERS!r}); pass sep=")
+
+
+def _typed_from_text(table: pa.Table, decimal: str, thousands: str) -> pa.Table:
+    """Type text columns as pandas' C parser does with ``thousands=``: integers, else floats,
+    else booleans, else text (every present value must convert)."""
+    import re
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t, d = re.escape(thousands), re.escape(decimal)
+    int_re = rf"^\s*[+-]?[0-9][0-9{t}]*\s*$"
+    float_re = (rf"^\s*[+-]?([0-9]{t}?)*({d}[0-9]*)?([eE][+-]?[0-9]+)?\s*$"
+                r"|^[+-]?(?i:inf|infinity)$")
+    out = []
+    for col in table.columns:
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            out.append(col)
+            continue
+        present = col.drop_null()
+        if len(present) == 0:
+            out.append(pa.nulls(len(col)))
+            continue
+
+        def every(pattern: str, values: Any = present) -> bool:
+            return bool(pc.all(pc.match_substring_regex(values, pattern)).as_py())
+
+        converted = None
+        stripped = pc.utf8_trim_whitespace(pc.replace_substring(col, thousands, ""))
+        if every(int_re):
+            try:
+                converted = pc.cast(stripped, pa.int64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                converted = None  # beyond int64: floats below
+        if converted is None and every(float_re) and every("[0-9]|(?i:inf)"):
+            text = stripped if decimal == "." else pc.replace_substring(stripped, decimal, ".")
+            try:
+                converted = pc.cast(text, pa.float64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                converted = None
+        if converted is None and every(r"^(True|TRUE|true|False|FALSE|false)$"):
+            converted = pc.is_in(col, value_set=pa.array(_TRUE_VALUES))
+            converted = pc.if_else(pc.is_null(col), pa.scalar(None, pa.bool_()), converted)
+        out.append(col if converted is None else converted)
+    return pa.Table.from_arrays(out, names=table.column_names)
+
+
+def _pandas_names(names: list[str | None]) -> list[str]:
+    """Column names as pandas' parsers make them: a blank name is ``Unnamed: <i>``, and
+    duplicates get ``.1``, ``.2``... (``pandas.io.common.mangle_dupe_names``: a number already
+    taken by another column is skipped; named columns keep their names before unnamed ones)."""
+    unnamed = [i for i, n in enumerate(names) if n is None or n == ""]
+    out = [f"Unnamed: {i}" if (n is None or n == "") else n for i, n in enumerate(names)]
+    taken = set(out)
+    if len(taken) == len(out):
+        return out
+    order = [i for i in range(len(out)) if i not in set(unnamed)] + unnamed
+    counts: dict[str, int] = {}
+    for i in order:
+        col = old = out[i]
+        cur = counts.get(col, 0)
+        while cur > 0:
+            counts[old] = cur + 1
+            col = f"{old}.{cur}"
+            cur = cur + 1 if col in taken else counts.get(col, 0)
+        out[i] = col
+        counts[col] = cur + 1
+    return out
+
+
+def _with_pandas_names(table: pa.Table, *, autogenerated: bool) -> pa.Table:
+    if autogenerated:
+        names = [str(i) for i in range(table.num_columns)]  # pandas: 0, 1, 2...
+    else:
+        names = _pandas_names(list(table.column_names))
+    return table if names == table.column_names else table.rename_columns(names)
+
+
 def _pandas_reader(
     kind: str, read_kwargs: dict[str, Any], on_bad_lines: str, report: AggregateReport
 ) -> Callable[[Path, str], pa.Table]:
     """For options only pandas understands: pandas parses, Arrow carries on."""
     import pandas as pd
-    import pyarrow as pa
 
     def read(path: Path, label: str) -> pa.Table:
         kw = dict(read_kwargs)
@@ -381,12 +652,261 @@ def _pandas_reader(
             df = pd.read_csv(path, **kw)
         except pd.errors.EmptyDataError:
             report.empty_files.append(label)
-            return pa.table({})
+            return _require_pyarrow("aggregate()").table({})
         if bad:
             report.lost_rows[label] = len(bad)
             if on_bad_lines == "collect":
                 report.bad_lines.extend((label, line) for line in bad)
-        return pa.Table.from_pandas(df, preserve_index=False)
+        return _frame_to_arrow(df, label, report)
+
+    return read
+
+
+def _frame_to_arrow(df: pd.DataFrame, label: str, report: AggregateReport) -> pa.Table:
+    """A frame read by pandas as an Arrow table; object columns mixing kinds (numbers and
+    text...) become text, reported in ``mixed_columns``."""
+    import pyarrow as pa
+
+    df = df.copy(deep=False)
+    df.columns = [str(c) for c in df.columns]
+    mixed = []
+    for name in df.columns:
+        col = df[name]
+        if col.dtype == object:
+            try:
+                pa.array(col, from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                df[name] = col.map(lambda v: None if _is_missing(v) else str(v)).astype(object)
+                mixed.append(name)
+    if mixed:
+        report.mixed_columns[label] = mixed
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def _is_missing(v: Any) -> bool:
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+# --- spreadsheets ----------------------------------------------------------------------------
+
+
+def _sheet_options(read_kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The native reader's arguments for these read_excel options, or None when only pandas
+    can honour them (they are then read by ``pandas.read_excel``, one file at a time)."""
+    kw = {k: v for k, v in read_kwargs.items() if k not in _TEXT_ONLY}
+    if set(kw) - _SHEET_NATIVE:
+        return None
+    out: dict[str, Any] = {}
+    if "sheet" in kw:
+        sheet = kw["sheet"]
+        sheet = 0 if sheet is None else sheet
+    else:
+        sheet = kw.get("sheet_name", 0)
+        sheet = "all" if sheet is None else sheet  # pandas: sheet_name=None reads them all
+    if sheet == "all":
+        out["all_sheets"] = True
+    elif isinstance(sheet, bool):
+        return None
+    elif isinstance(sheet, int) and sheet >= 0:
+        out["sheet_index"] = sheet
+    elif isinstance(sheet, str):
+        out["sheet_name"] = sheet
+    else:
+        return None  # a list of sheets
+    header = kw.get("header", 0)
+    header = 0 if header == "infer" else header  # read_csv's default, passed to both kinds
+    if header is not None and (isinstance(header, bool) or not isinstance(header, int)
+                               or header < 0):
+        return None
+    out["header"] = header
+    for key in ("skiprows", "nrows"):
+        value = kw.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return None
+        out[key] = value
+    na = kw.get("na_values")
+    if na is not None:
+        if isinstance(na, (str, int, float)):
+            na = [na]
+        if isinstance(na, dict) or not all(isinstance(v, (str, int, float)) for v in na):
+            return None
+        out["na_values"] = [str(v) for v in na]
+    if "keep_default_na" in kw:
+        out["keep_default_na"] = bool(kw["keep_default_na"])
+    for key in ("decimal", "thousands"):
+        value = kw.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) != 1:
+            return None
+        out[key] = value
+    return out
+
+
+def _sheet_reader(read_kwargs: dict[str, Any], report: AggregateReport
+                  ) -> Callable[[Path, str], pa.Table]:
+    native = _sheet_options(read_kwargs)
+    if native is None:
+        return _pandas_sheet_reader(read_kwargs, report)
+
+    def read(path: Path, label: str) -> pa.Table:
+        from . import _core
+
+        [result] = _core.read_sheets([os.fspath(path)], **native)
+        return _workbook_table(result, label, report, all_sheets=bool(native.get("all_sheets")))
+
+    return read
+
+
+def _read_workbooks(paths: list[Path], labels: list[str], native: dict[str, Any],
+                    report: AggregateReport, workers: int | None,
+                    progress: Callable[[int, int, int, int], None] | None) -> list[Any]:
+    """Read many workbooks in one native call (in parallel, GIL released): per path an Arrow
+    table, or the exception that made it fail."""
+    from . import _core
+
+    results = _core.read_sheets([os.fspath(p) for p in paths], workers=workers,
+                                progress=progress, **native)
+    out: list[Any] = []
+    for label, result in zip(labels, results):
+        try:
+            out.append(_workbook_table(result, label, report,
+                                       all_sheets=bool(native.get("all_sheets"))))
+        except Exception as exc:  # noqa: BLE001 - the file is reported by the caller
+            out.append(exc)
+    return out
+
+
+def _native_error(error_type: str, message: str) -> Exception:
+    import builtins
+
+    cls = getattr(builtins, error_type, None)
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        return cls(message)
+    return ValueError(f"{error_type}: {message}")
+
+
+def _workbook_table(result: Any, label: str, report: AggregateReport, *,
+                    all_sheets: bool) -> pa.Table:
+    """A workbook's sheets (as ``read_sheets`` returns them) as one Arrow table: the selected
+    sheet, or every sheet merged by column name with a ``_sheet`` column."""
+    import pyarrow as pa
+
+    if isinstance(result, tuple):
+        raise _native_error(*result)
+    sheets = []
+    for sheet in result:
+        key = f"{label}[{sheet['sheet']}]" if all_sheets else label
+        table = _sheet_to_arrow(sheet)
+        mixed = [n for n, c in zip(table.column_names, sheet["columns"]) if c["mixed"]]
+        if mixed:
+            report.mixed_columns[key] = mixed
+        sheets.append((key, sheet["sheet"], table))
+    if not all_sheets:
+        table = sheets[0][2]
+        if not table.num_columns:
+            report.empty_files.append(label)
+        return table
+    names = {key: name for key, name, _ in sheets}
+    unified = _unify([(key, t) for key, _, t in sheets], "union", "promote", report)
+    if not unified:
+        report.empty_files.append(label)
+        return pa.table({})
+    parts = []
+    for key, t in unified:
+        if "_sheet" in t.column_names:
+            raise ValueError(f"sheet {names[key]!r} has a column named '_sheet', the column "
+                             "sheet='all' adds; read the sheets one at a time")
+        parts.append(_with_source(t, names[key], "_sheet"))
+    return pa.concat_tables(parts)
+
+
+def _sheet_to_arrow(sheet: dict[str, Any]) -> pa.Table:
+    """One sheet's native column buffers as an Arrow table (no Python object per cell)."""
+    import pyarrow as pa
+
+    columns = sheet["columns"]
+    if not columns:
+        return pa.table({})
+    n = sheet["rows"]
+    header = sheet["header"]
+    names = _pandas_names(header) if header else [str(i) for i in range(len(columns))]
+    unit = _temporal_unit()
+    types = {
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "bool": pa.bool_(),
+        "timestamp": pa.timestamp("us"),
+        "time": pa.time64("us"),
+        "duration": pa.duration("us"),
+    }
+    arrays = []
+    for col in columns:
+        kind = col["type"]
+        validity = pa.py_buffer(col["validity"]) if col["validity"] is not None else None
+        if kind == "null":
+            arr = pa.nulls(n)
+        elif kind == "string":
+            arr = pa.Array.from_buffers(
+                pa.large_string(), n,
+                [validity, pa.py_buffer(col["offsets"]), pa.py_buffer(col["values"])])
+        else:
+            arr = pa.Array.from_buffers(types[kind], n, [validity, pa.py_buffer(col["values"])])
+            if unit != "us" and kind in ("timestamp", "duration"):
+                target = pa.timestamp(unit) if kind == "timestamp" else pa.duration(unit)
+                try:
+                    arr = arr.cast(target)
+                except pa.ArrowInvalid:
+                    pass  # beyond the nanosecond range: kept in microseconds
+        arrays.append(arr)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _temporal_unit() -> str:
+    """The unit pandas gives spreadsheet dates: microseconds (pandas 3), nanoseconds before."""
+    import pandas as pd
+
+    return "us" if int(pd.__version__.split(".")[0]) >= 3 else "ns"
+
+
+def _pandas_sheet_reader(read_kwargs: dict[str, Any], report: AggregateReport
+                         ) -> Callable[[Path, str], pa.Table]:
+    """For read_excel options the native reader does not take: pandas reads each workbook."""
+    import pandas as pd
+    import pyarrow as pa
+
+    kw = {k: v for k, v in read_kwargs.items() if k not in _TEXT_ONLY}
+    if "sheet" in kw:
+        sheet = kw.pop("sheet")
+        kw.pop("sheet_name", None)
+        sheet = None if sheet == "all" else (0 if sheet is None else sheet)
+    else:
+        sheet = kw.pop("sheet_name", 0)
+        sheet = None if sheet == "all" else sheet
+
+    def read(path: Path, label: str) -> pa.Table:
+        engine = {".ods": "odf", ".xls": "xlrd"}.get(path.suffix.lower(), "openpyxl")
+        out = pd.read_excel(path, sheet_name=sheet, **{"engine": engine, **kw})
+        if not isinstance(out, dict):
+            if out.empty and not len(out.columns):
+                report.empty_files.append(label)
+                return pa.table({})
+            return _frame_to_arrow(out, label, report)
+        tables = [(f"{label}[{name}]", str(name), _frame_to_arrow(df, f"{label}[{name}]", report))
+                  for name, df in out.items()]
+        names = {key: name for key, name, _ in tables}
+        unified = _unify([(key, t) for key, _, t in tables], "union", "promote", report)
+        if not unified:
+            report.empty_files.append(label)
+            return pa.table({})
+        return pa.concat_tables([_with_source(t, names[key], "_sheet") for key, t in unified])
 
     return read
 
@@ -395,6 +915,8 @@ def _detect_kind(path: Path, reader: str) -> str:
     if reader != "auto":
         return reader
     suffix = path.suffix.lower()
+    if suffix in SPREADSHEET_EXTENSIONS:
+        return "excel"
     return {
         ".tsv": "tsv",
         ".tab": "tsv",
@@ -518,20 +1040,43 @@ def _collect_files(
         if root.is_dir():
             from .scan import FileScanner
 
-            exts = {
-                "csv": {".csv"},
-                "tsv": {".tsv", ".tab"},
-                "jsonl": {".jsonl", ".ndjson"},
-                "parquet": {".parquet", ".pq"},
-            }.get(reader)
+            exts = _KIND_EXTENSIONS.get(reader)
             if exts is None:  # auto: every tabular kind
-                exts = {".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".parquet", ".pq"}
+                exts = set().union(*_KIND_EXTENSIONS.values())
             files = [f.path for f in FileScanner(extensions=exts, sort=True).list_files(root)]
             return files, root
         if not root.exists():
             raise FileNotFoundError(f"not found: {root}")
         return [root], None
     return [Path(p) for p in files_or_dir], None
+
+
+def without_outputs(files: list[Path], outputs: Iterable[PathLike | None]
+                    ) -> tuple[list[Path], list[Path]]:
+    """``files`` without the ones that are one of ``outputs`` (the same file: compared by
+    device and inode, so a relative path, a symlink or a hard link to an output is caught
+    too), and the ones left out."""
+    ids = set()
+    for out in outputs:
+        if out is None:
+            continue
+        try:
+            st = os.stat(out)
+        except OSError:
+            continue  # not there yet: no input can be it
+        ids.add((st.st_dev, st.st_ino))
+    if not ids:
+        return files, []
+    kept: list[Path] = []
+    left_out: list[Path] = []
+    for f in files:
+        try:
+            st = os.stat(f)
+        except OSError:
+            kept.append(f)  # reading it reports why it cannot be read
+            continue
+        (left_out if (st.st_dev, st.st_ino) in ids else kept).append(f)
+    return kept, left_out
 
 
 def aggregate(
@@ -551,14 +1096,16 @@ def aggregate(
     lazy: bool = False,
     **read_kwargs: Any,
 ) -> pd.DataFrame:
-    """Merge many CSV/TSV/JSON Lines/Parquet files into one pandas DataFrame.
+    """Merge many CSV/TSV/JSON Lines/Parquet files and spreadsheets into one pandas DataFrame.
 
     >>> df = aggregate("data/monthly", schema="union", on_bad_lines="skip")   # doctest: +SKIP
     >>> df.attrs["report"].lost_rows, df["_source_file"].unique()             # doctest: +SKIP
+    >>> aggregate("reports", sheet="all", sep=";", decimal=",")               # doctest: +SKIP
 
     Args:
         files_or_dir: a directory (scanned for the reader's extensions) or file paths.
-        reader: ``"auto"`` (by extension), ``"csv"``, ``"tsv"``, ``"jsonl"`` or ``"parquet"``.
+        reader: ``"auto"`` (by extension), ``"csv"``, ``"tsv"``, ``"jsonl"``, ``"parquet"`` or
+            ``"excel"`` (.xlsx, .xlsm, .xls, .ods).
         schema: ``"union"`` (all columns; missing ones null; order of first appearance),
             ``"strict"`` (every file must have the first file's columns, else SchemaError),
             ``"first"`` (the first file's columns; extra columns dropped and reported).
@@ -570,11 +1117,18 @@ def aggregate(
         output_path: also write the result (CSV, TSV, JSON Lines or Parquet by extension).
         errors_path: write the files that failed (path, error type, message) as CSV.
         source_column: name of the column holding each row's file (None: no column).
-        read_kwargs: reader options; pandas-only options switch CSV parsing to pandas.
+        read_kwargs: reader options, as ``pandas.read_csv`` / ``pandas.read_excel`` take them:
+            ``sep`` (``None``: sniffed per file), ``decimal``, ``thousands``, ``encoding``,
+            ``header``, ``skiprows``, ``na_values``... are read natively; other options make
+            pandas read those files. ``sheet`` (a name, an index or ``"all"``, which adds a
+            ``_sheet`` column) picks the sheets of spreadsheets; text options do not apply to
+            spreadsheets and ``sheet`` does not apply to text files.
 
     The report (files that failed, forced a type change, lost rows...) is in
     ``df.attrs["report"]`` (an :class:`AggregateReport`). Unreadable files never stop the
-    merge. Memory: tables are concatenated in Arrow and converted to pandas once.
+    merge. ``output_path`` and ``errors_path`` are never read as inputs, even when they lie
+    in the folder merged (``report.skipped_outputs``). Memory: tables are concatenated in
+    Arrow and converted to pandas once.
     """
     if client is not None:
         from . import distributed as _distributed
@@ -599,8 +1153,8 @@ def aggregate(
                    reader=reader)
 
     files, root = _collect_files(files_or_dir, reader)
+    files, left_out = without_outputs(files, [output_path, errors_path])
     report = AggregateReport(files=len(files))
-    readers: dict[str, Callable[[Path, str], Any]] = {}
 
     def label_of(p: Path) -> str:
         if root is not None:
@@ -610,30 +1164,71 @@ def aggregate(
                 pass
         return str(p)
 
-    def read_one(p: Path) -> tuple[str, Any]:
-        kind = _detect_kind(p, reader)
-        label = label_of(p)
-        try:
-            return label, readers[kind](p, label)
-        except Exception as exc:  # the file is reported; the merge goes on
-            report.failed.append(FileError(p, type(exc).__name__, str(exc).strip()))
-            return label, None
-
-    for p in files:  # reader factories are created up front: they are not thread-safe to build
-        kind = _detect_kind(p, reader)
+    report.skipped_outputs = [label_of(p) for p in left_out]
+    kinds = [_detect_kind(p, reader) for p in files]
+    readers: dict[str, Callable[[Path, str], Any]] = {}
+    for kind in kinds:  # reader factories are created up front: not thread-safe to build
         if kind not in readers:
             readers[kind] = _readers(kind, read_kwargs, on_bad_lines, report)
-    # Arrow parses each file on its own thread pool; a few files in flight keep it fed.
+    # Workbooks are read by one native call (rayon, GIL released) when their options allow.
+    native = _sheet_options(read_kwargs) if "excel" in readers else None
+    batch = [i for i, k in enumerate(kinds) if k == "excel"] if native is not None else []
+    in_batch = set(batch)
+    singles = [i for i in range(len(files)) if i not in in_batch]
+    results: list[Any] = [None] * len(files)
+
+    def failed(i: int, exc: BaseException) -> None:
+        report.failed.append(FileError(files[i], type(exc).__name__, str(exc).strip()))
+
+    def read_one(i: int) -> Any:
+        try:
+            return readers[kinds[i]](files[i], label_of(files[i]))
+        except Exception as exc:  # the file is reported; the merge goes on
+            return exc
+
+    # Arrow parses each file on its own thread pool; a few files in flight keep it fed. The
+    # workbooks are read meanwhile on this thread, so Ctrl-C stops the native reader at once.
     n_workers = workers or min(8, os.cpu_count() or 2)
-    tables: list[tuple[str, Any]] = []
+    lock = threading.Lock()
+    done = {"singles": 0, "batch": 0}
     with (
         Reporter(progress, desc="Reading", unit="file") as rep,
         ThreadPoolExecutor(max_workers=n_workers) as pool,
     ):
-        for i, (label, table) in enumerate(pool.map(read_one, files), 1):
-            if table is not None:
-                tables.append((label, table))
-            rep.update(i, len(files))
+        def tick(part: str, n: int | None = None) -> None:
+            with lock:
+                done[part] = done[part] + 1 if n is None else n
+                rep.update(done["singles"] + done["batch"], len(files))
+
+        futures = [pool.submit(read_one, i) for i in singles]
+        try:
+            if rep.active:
+                for f in futures:
+                    f.add_done_callback(lambda _f: tick("singles"))
+            if batch:
+                books = _read_workbooks(
+                    [files[i] for i in batch], [label_of(files[i]) for i in batch],
+                    native or {}, report, workers,
+                    (lambda items, _t, _b, _bt: tick("batch", items)) if rep.active else None)
+                for i, result in zip(batch, books):
+                    results[i] = result
+            for i, f in zip(singles, futures):
+                results[i] = f.result()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    tables: list[tuple[str, Any]] = []
+    for i, result in enumerate(results):
+        if isinstance(result, BaseException):
+            failed(i, result)
+        elif result is not None:
+            if source_column and source_column in result.column_names:
+                failed(i, SchemaError(
+                    f"already has a column named {source_column!r}, the column naming each "
+                    "row's file (a merged output?); pass source_column=None or another name"))
+                continue
+            tables.append((label_of(files[i]), result))
     return merge_tables(tables, report, schema=schema, dtype_conflict=dtype_conflict,
                         source_column=source_column, output_path=output_path,
                         overwrite=overwrite, errors_path=errors_path)
@@ -645,7 +1240,7 @@ def check_policies(*, schema: str, dtype_conflict: str, on_bad_lines: str, reade
         ("schema", schema, ("union", "strict", "first")),
         ("dtype_conflict", dtype_conflict, ("promote", "string", "error")),
         ("on_bad_lines", on_bad_lines, ("error", "skip", "collect")),
-        ("reader", reader, ("auto", "csv", "tsv", "jsonl", "parquet")),
+        ("reader", reader, ("auto", "csv", "tsv", "jsonl", "parquet", "excel")),
     ):
         if value not in allowed:
             raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
@@ -669,9 +1264,21 @@ def merge_tables(tables: list[tuple[str, Any]], report: AggregateReport, *, sche
             [_with_source(t, label, source_column) if source_column else t for label, t in unified]
         )
         del unified
+        if table.num_rows:
+            # a column with no value in any file: float NaN, as pandas reads it
+            table = pa.Table.from_arrays(
+                [c.cast(pa.float64()) if pa.types.is_null(c.type) else c for c in table.columns],
+                names=table.column_names)
         report.rows = table.num_rows
+        # booleans and times with gaps become Python objects: pandas marks the gaps NaN
+        gappy = [f.name for f, c in zip(table.schema, table.columns) if c.null_count
+                 and (pa.types.is_boolean(f.type) or pa.types.is_time(f.type))]
         df = table.to_pandas(self_destruct=True, split_blocks=True)
         del table
+        for name in gappy:
+            col = df[name].astype(object)
+            col[col.isna()] = float("nan")
+            df[name] = col
     else:
         df = pd.DataFrame()
     df.attrs["report"] = report
@@ -710,17 +1317,26 @@ def aggregate_csv(
     """Read and combine every CSV file under ``directory`` (the seed's
     ``FileProcessor.aggregate_csv``), with a ``_source_file`` column naming each row's file.
 
-    Files that cannot be read are left out and reported in ``df.attrs["report"]``; the seed's
-    ``output_path`` is written atomically. Other :func:`aggregate` options pass through.
+    Spreadsheets are read too when asked for: with ``sheet=`` (or ``sheet_name=``), or
+    ``reader="auto"``, the .xlsx/.xlsm/.xls/.ods files under ``directory`` are merged with the
+    CSV files (a workbook given as the path itself is always read as one). Files that cannot
+    be read are left out and reported in ``df.attrs["report"]``; the seed's ``output_path`` is
+    written atomically. Other :func:`aggregate` options pass through.
     """
     options = {
         k: read_kwargs.pop(k)
-        for k in ("schema", "dtype_conflict", "on_bad_lines", "workers", "errors_path", "progress")
+        for k in ("schema", "dtype_conflict", "on_bad_lines", "workers", "errors_path", "progress",
+                  "source_column")
         if k in read_kwargs
     }
+    wants_sheets = "sheet" in read_kwargs or "sheet_name" in read_kwargs
+    reader = read_kwargs.pop("reader", "auto" if wants_sheets else "csv")
+    if reader == "csv" and Path(directory).suffix.lower() in SPREADSHEET_EXTENSIONS \
+            and Path(directory).is_file():
+        reader = "excel"
     return aggregate(
         directory,
-        reader="csv",
+        reader=reader,
         output_path=output_path,
         overwrite=overwrite,
         **options,

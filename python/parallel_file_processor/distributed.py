@@ -685,12 +685,19 @@ def aggregate(
         _check_visible(client, _probes(target), strict=False)
     probe = [target] if isinstance(target, str) else _probes(target)
     files, labels, sizes = _list_where_visible(client, probe, _collect, target, reader)
+    from .aggregate import without_outputs
+
+    _, own = without_outputs([Path(f) for f in files], [output_path, errors_path])
+    skipped = [labels[i] for i, f in enumerate(files) if Path(f) in own]
+    if own:  # this run's output is never one of its inputs
+        keep = [i for i, f in enumerate(files) if Path(f) not in own]
+        files, labels, sizes = ([x[i] for i in keep] for x in (files, labels, sizes))
     if lazy:
         if output_path is not None or errors_path is not None:
             raise ValueError("lazy=True returns a dask DataFrame: write it with its own to_*()")
         return _lazy_frame(client, files, labels, sizes, reader, schema, dtype_conflict,
                            on_bad_lines, source_column, read_kwargs)
-    report = AggregateReport(files=len(files))
+    report = AggregateReport(files=len(files), skipped_outputs=skipped)
     tables: list[tuple[str, Any]] = []
     if files:
         groups = balanced_shards(sizes, _total_threads(client) * _SHARDS_PER_THREAD)

@@ -2,7 +2,8 @@
 
 The processor is a ``module:function`` called with each :class:`FileInfo`, or a built-in:
 ``file_info`` (size, extension), ``csv_stats`` (rows, columns, numeric columns per CSV),
-``aggregate`` (merge every matching table into ``combined_output``), ``hash`` (digest every
+``aggregate`` (merge every matching table and spreadsheet into ``combined_output``;
+``options`` are aggregate's, e.g. ``{sheet: all, sep: ";", decimal: ","}``), ``hash`` (digest every
 file natively; ``options: {algorithm: sha256, manifest: SHA256SUMS}``) and ``unzip`` (extract
 every archive safely; ``options: {output_directory: out/, if_exists: skip, layout: flat}``).
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .aggregate import ResultAggregator, aggregate, write_frame
+from .aggregate import ResultAggregator, aggregate, without_outputs, write_frame
 from .config import JobConfig
 from .engine import FileProcessor
 from .errors import FunctionLoadError
@@ -146,7 +147,12 @@ def run_job(cfg: JobConfig) -> JobOutcome:
     elif cfg.processor == "aggregate":
         started = time.perf_counter()
         files = scanner.list_files(cfg.directory)
-        df = aggregate([f.path for f in files], workers=cfg.max_workers, client=executor)
+        # the job's own outputs are never read back as inputs (a re-run would merge them)
+        _, own = without_outputs([f.path for f in files], [
+            cfg.combined_output, cfg.results_csv, cfg.summary_json, cfg.errors_csv])
+        files = [f for f in files if f.path not in own]
+        df = aggregate([f.path for f in files], workers=cfg.max_workers, client=executor,
+                       **cfg.options)
         batch = _aggregate_batch(files, df)
         batch.total_duration_seconds = time.perf_counter() - started
         if cfg.combined_output is not None:

@@ -7,4 +7,5 @@ pub mod fileinfo;
 pub mod hash;
 pub mod prefetch;
 pub mod scan;
+pub mod sheet;
 pub mod stream;

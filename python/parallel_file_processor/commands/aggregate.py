@@ -1,4 +1,5 @@
-"""``pfp aggregate``: merge many CSV/TSV/JSON Lines/Parquet files into one file."""
+"""``pfp aggregate``: merge many CSV/TSV/JSON Lines/Parquet files and spreadsheets into one
+file."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from ._output import progress_enabled
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "aggregate",
-        help="merge many tabular files into one",
-        description="Merge tabular files (read in parallel, merged in Arrow).",
+        help="merge many tabular files (CSV, TSV, JSON Lines, Parquet, spreadsheets) into one",
+        description="Merge tabular files and spreadsheets (read in parallel, merged in Arrow). "
+        "The output and errors files are never read as inputs.",
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="DIR_OR_FILE")
     p.add_argument(
@@ -24,7 +26,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="output file (.csv, .tsv, .jsonl or .parquet)",
     )
-    p.add_argument("--reader", default="auto", choices=["auto", "csv", "tsv", "jsonl", "parquet"])
+    p.add_argument("--reader", default="auto",
+                   choices=["auto", "csv", "tsv", "jsonl", "parquet", "excel"])
+    p.add_argument("--sheet", default=None, metavar="NAME|INDEX|all",
+                   help="spreadsheets: the sheet to read (default: the first); 'all' reads "
+                   "every sheet and adds a _sheet column")
+    p.add_argument("--sep", default=None, metavar="CHAR",
+                   help="text files: the delimiter ('auto': sniffed per file; default: ',', "
+                   "tab for .tsv)")
+    p.add_argument("--decimal", default=None, metavar="CHAR", help="decimal mark, e.g. ','")
+    p.add_argument("--thousands", default=None, metavar="CHAR",
+                   help="thousands separator, e.g. '.'")
+    p.add_argument("--encoding", default=None, help="text files: e.g. cp1252, latin-1")
     p.add_argument("--schema", default="union", choices=["union", "strict", "first"])
     p.add_argument("--dtype-conflict", default="promote", choices=["promote", "string", "error"])
     p.add_argument("--on-bad-lines", default="error", choices=["error", "skip", "collect"])
@@ -45,6 +58,14 @@ def run(args: argparse.Namespace) -> int:
     from ..aggregate import aggregate
 
     inputs: Any = args.inputs[0] if len(args.inputs) == 1 else args.inputs
+    options: dict[str, Any] = {}
+    if args.sheet is not None:
+        options["sheet"] = int(args.sheet) if args.sheet.isdigit() else args.sheet
+    if args.sep is not None:
+        options["sep"] = None if args.sep == "auto" else _unescape(args.sep)
+    for key in ("decimal", "thousands", "encoding"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
     df = aggregate(
         inputs,
         reader=args.reader,
@@ -56,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         errors_path=args.errors_csv,
         overwrite=args.overwrite,
         progress=progress_enabled(args),
+        **options,
     )
     r = df.attrs["report"]
     print(
@@ -68,4 +90,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {f}: {n} bad line(s) dropped", file=sys.stderr)
     for f, cols in r.type_changes.items():
         print(f"note: {f}: type changed for {', '.join(cols)}", file=sys.stderr)
+    for f, cols in r.mixed_columns.items():
+        print(f"note: {f}: read as text (mixed values): {', '.join(cols)}", file=sys.stderr)
+    for f in r.skipped_outputs:
+        print(f"note: {f}: not read (it is this run's output)", file=sys.stderr)
     return 1 if r.failed else 0
+
+
+def _unescape(sep: str) -> str:
+    """``\\t`` as typed in a shell is a tab."""
+    return {"\\t": "\t", "tab": "\t"}.get(sep, sep)
