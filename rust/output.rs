@@ -39,6 +39,7 @@ impl Format {
     }
 }
 
+/// The columns of a listing row.
 pub const COLUMNS: [&str; 5] = [
     "path",
     "relative_path",
@@ -46,6 +47,18 @@ pub const COLUMNS: [&str; 5] = [
     "modified_time",
     "extension",
 ];
+
+/// One value of a row, written the way Python's writers write it (`json.dumps`, `csv`, `str`).
+#[derive(Debug, Clone, Copy)]
+pub enum Cell<'a> {
+    /// Bytes of a name or a string (non-UTF-8 bytes shown as `os.fsdecode` shows them).
+    Text(&'a [u8]),
+    Int(i64),
+    /// Seconds since the epoch, written as Python's `repr` of the float.
+    Secs(i64),
+    Bool(bool),
+    Null,
+}
 
 /// Text of a file name the way Python shows it after `os.fsdecode`: valid UTF-8 as is, each
 /// byte that is not part of valid UTF-8 as the lone surrogate U+DC00 + byte.
@@ -110,85 +123,78 @@ fn csv_field(out: &mut Vec<u8>, text: &str) {
     }
 }
 
-/// Writes rows for the entries of a scan of `roots`.
+/// Writes rows in one of the formats, in batches (one `write` per batch).
 pub struct RowWriter<W: Write> {
     out: W,
     format: Format,
-    roots: Vec<PathBuf>,
+    columns: Vec<&'static str>,
     buf: Vec<u8>,
     /// Table rows held until the end (the widths need every row).
-    table: Vec<[String; 5]>,
+    table: Vec<Vec<String>>,
     pub rows: u64,
 }
 
 impl<W: Write> RowWriter<W> {
-    pub fn new(out: W, format: Format, roots: &[PathBuf]) -> io::Result<Self> {
+    pub fn new(out: W, format: Format, columns: &[&'static str]) -> Self {
         let mut w = Self {
             out,
             format,
-            roots: roots.to_vec(),
+            columns: columns.to_vec(),
             buf: Vec::with_capacity(1 << 16),
             table: Vec::new(),
             rows: 0,
         };
         if format == Format::Csv {
-            w.buf.extend_from_slice(COLUMNS.join(",").as_bytes());
+            w.buf.extend_from_slice(columns.join(",").as_bytes());
             w.buf.push(b'\n');
         }
-        Ok(w)
+        w
     }
 
-    /// Format a batch of entries and write it (one write for the whole batch).
-    pub fn write(&mut self, entries: &[Entry]) -> io::Result<()> {
-        for e in entries {
-            self.rows += 1;
-            let path = e.path.as_os_str().as_bytes();
-            let root = &self.roots[e.root as usize];
-            let rel = path.get(rel_start(root)..).unwrap_or_default();
-            match self.format {
-                Format::Paths => {
-                    self.buf.extend_from_slice(path);
-                    self.buf.push(b'\n');
+    /// Add one row (`Paths` writes only the first cell).
+    pub fn row(&mut self, cells: &[Cell<'_>]) {
+        self.rows += 1;
+        let b = &mut self.buf;
+        match self.format {
+            Format::Paths => {
+                if let Some(Cell::Text(t)) = cells.first() {
+                    b.extend_from_slice(t);
                 }
-                Format::JsonLines => {
-                    let b = &mut self.buf;
-                    b.extend_from_slice(b"{\"path\": ");
-                    json_string(b, path);
-                    b.extend_from_slice(b", \"relative_path\": ");
-                    json_string(b, rel);
-                    b.extend_from_slice(format!(", \"size_bytes\": {}", e.size).as_bytes());
-                    b.extend_from_slice(b", \"modified_time\": ");
-                    b.extend_from_slice(mtime_text(e.mtime_ns).as_bytes());
-                    b.extend_from_slice(b", \"extension\": ");
-                    json_string(b, e.extension().as_bytes());
-                    b.extend_from_slice(b"}\n");
-                }
-                Format::Csv => {
-                    let b = &mut self.buf;
-                    csv_field(b, &fs_text(path).0);
-                    b.push(b',');
-                    csv_field(b, &fs_text(rel).0);
-                    b.extend_from_slice(format!(",{},", e.size).as_bytes());
-                    b.extend_from_slice(mtime_text(e.mtime_ns).as_bytes());
-                    b.push(b',');
-                    csv_field(b, &e.extension());
-                    b.push(b'\n');
-                }
-                Format::Table => {
-                    self.table.push([
-                        fs_text(path).0,
-                        fs_text(rel).0,
-                        e.size.to_string(),
-                        mtime_text(e.mtime_ns),
-                        e.extension(),
-                    ]);
-                }
+                b.push(b'\n');
             }
+            Format::JsonLines => {
+                b.push(b'{');
+                for (i, (name, cell)) in self.columns.iter().zip(cells).enumerate() {
+                    if i > 0 {
+                        b.extend_from_slice(b", ");
+                    }
+                    json_string(b, name.as_bytes());
+                    b.extend_from_slice(b": ");
+                    match *cell {
+                        Cell::Text(t) => json_string(b, t),
+                        Cell::Int(n) => b.extend_from_slice(n.to_string().as_bytes()),
+                        Cell::Secs(ns) => b.extend_from_slice(mtime_text(ns).as_bytes()),
+                        Cell::Bool(v) => b.extend_from_slice(if v { b"true" } else { b"false" }),
+                        Cell::Null => b.extend_from_slice(b"null"),
+                    }
+                }
+                b.extend_from_slice(b"}\n");
+            }
+            Format::Csv => {
+                for (i, cell) in cells.iter().enumerate() {
+                    if i > 0 {
+                        b.push(b',');
+                    }
+                    csv_field(b, &text(cell));
+                }
+                b.push(b'\n');
+            }
+            Format::Table => self.table.push(cells.iter().map(text).collect()),
         }
-        self.flush_buf()
     }
 
-    fn flush_buf(&mut self) -> io::Result<()> {
+    /// Write the rows added since the last flush.
+    pub fn flush_rows(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
             self.out.write_all(&self.buf)?;
             self.buf.clear();
@@ -196,20 +202,39 @@ impl<W: Write> RowWriter<W> {
         Ok(())
     }
 
+    /// Format a batch of scanned entries (of `roots`) and write it.
+    pub fn write_entries(&mut self, entries: &[Entry], roots: &[PathBuf]) -> io::Result<()> {
+        for e in entries {
+            let path = e.path.as_os_str().as_bytes();
+            let rel = path
+                .get(rel_start(&roots[e.root as usize])..)
+                .unwrap_or_default();
+            let ext = e.extension();
+            self.row(&[
+                Cell::Text(path),
+                Cell::Text(rel),
+                Cell::Int(e.size as i64),
+                Cell::Secs(e.mtime_ns),
+                Cell::Text(ext.as_bytes()),
+            ]);
+        }
+        self.flush_rows()
+    }
+
     /// Write what is held (the table) and flush.
     pub fn finish(&mut self) -> io::Result<()> {
         if self.format == Format::Table {
-            let mut widths = COLUMNS.map(str::len);
+            let mut widths: Vec<usize> = self.columns.iter().map(|c| c.len()).collect();
             for row in &self.table {
                 for (w, cell) in widths.iter_mut().zip(row) {
                     *w = (*w).max(cell.chars().count());
                 }
             }
-            let header = COLUMNS.map(str::to_owned);
+            let header: Vec<String> = self.columns.iter().map(|c| c.to_string()).collect();
             let table = std::mem::take(&mut self.table);
             for row in std::iter::once(&header).chain(table.iter()) {
                 let mut line = String::new();
-                for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+                for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
                     if i > 0 {
                         line.push_str("  ");
                     }
@@ -219,12 +244,23 @@ impl<W: Write> RowWriter<W> {
                 self.buf.extend_from_slice(line.trim_end().as_bytes());
                 self.buf.push(b'\n');
                 if self.buf.len() > 1 << 16 {
-                    self.flush_buf()?;
+                    self.flush_rows()?;
                 }
             }
         }
-        self.flush_buf()?;
+        self.flush_rows()?;
         self.out.flush()
+    }
+}
+
+/// A cell as `str()` shows it (None as an empty string, as the table and CSV writers do).
+fn text(cell: &Cell<'_>) -> String {
+    match *cell {
+        Cell::Text(t) => fs_text(t).0,
+        Cell::Int(n) => n.to_string(),
+        Cell::Secs(ns) => mtime_text(ns),
+        Cell::Bool(v) => if v { "True" } else { "False" }.to_owned(),
+        Cell::Null => String::new(),
     }
 }
 
@@ -248,8 +284,8 @@ mod tests {
 
     fn render(format: Format, entries: &[Entry]) -> String {
         let mut out = Vec::new();
-        let mut w = RowWriter::new(&mut out, format, &[PathBuf::from("/r")]).unwrap();
-        w.write(entries).unwrap();
+        let mut w = RowWriter::new(&mut out, format, &COLUMNS);
+        w.write_entries(entries, &[PathBuf::from("/r")]).unwrap();
         w.finish().unwrap();
         drop(w);
         String::from_utf8(out).unwrap()
@@ -286,6 +322,38 @@ mod tests {
         assert!(js.contains("\"relative_path\": \"caf\\udce9.txt\""), "{js}");
         let js = render(Format::JsonLines, &[entry("/r/é€.txt".as_bytes(), 1)]);
         assert!(js.contains("\\u00e9\\u20ac"), "{js}");
+    }
+
+    #[test]
+    fn typed_cells_as_python_writes_them() {
+        let mut out = Vec::new();
+        let mut w = RowWriter::new(&mut out, Format::JsonLines, &["d", "n", "ok", "e"]);
+        w.row(&[
+            Cell::Text(b"ab"),
+            Cell::Int(3),
+            Cell::Bool(false),
+            Cell::Null,
+        ]);
+        w.finish().unwrap();
+        drop(w);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"d\": \"ab\", \"n\": 3, \"ok\": false, \"e\": null}\n"
+        );
+        let mut out = Vec::new();
+        let mut w = RowWriter::new(&mut out, Format::Table, &["d", "n", "ok", "e"]);
+        w.row(&[
+            Cell::Text(b"ab"),
+            Cell::Int(3),
+            Cell::Bool(true),
+            Cell::Null,
+        ]);
+        w.finish().unwrap();
+        drop(w);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "d   n  ok    e\nab  3  True\n"
+        );
     }
 
     #[test]

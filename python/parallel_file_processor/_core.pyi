@@ -143,6 +143,10 @@ def hash_scan(
     """Scan and hash every file as the walk finds it: ``files`` (HashResult, relative paths
     set), ``errors`` (path, error_type, message) of what could not be listed, ``cancelled``."""
 
+def write_hash_rows(results: list[HashResult], fd: int, format: str) -> int:
+    """Write digest, size, path, changed, error rows to descriptor ``fd`` (``"table"``,
+    ``"json"`` lines or ``"csv"``), formatted natively; returns the number of rows."""
+
 class HashResult:
     """One file's digest (``digest`` None and ``error`` set when it could not be hashed)."""
 

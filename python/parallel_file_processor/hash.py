@@ -41,6 +41,7 @@ __all__ = [
     "VerifyResult",
     "scan_options",
     "file_identity",
+    "manifest_from_results",
 ]
 
 ALGORITHMS: tuple[str, ...] = tuple(_core.algorithms())
@@ -461,27 +462,45 @@ def write_manifest(paths_or_dir: PathLike | Iterable[PathLike], manifest_path: P
                    progress: ProgressArg = None, **scanner_filters: Any) -> Path:
     """Write ``<hex>  <path>`` lines (the format of ``b3sum``/``sha256sum``), paths relative to
     ``base`` (default: the manifest's directory), sorted, written atomically. Check it later
-    with :func:`verify_manifest`, or ``cd BASE && sha256sum -c MANIFEST``."""
-    manifest = Path(manifest_path).absolute()
-    base_dir = Path(base).absolute() if base is not None else manifest.parent
+    with :func:`verify_manifest`, or ``cd BASE && sha256sum -c MANIFEST``.
+
+    Raises :class:`ManifestError` naming what could not be hashed (or listed): the manifest
+    is written without those files, never silently.
+    """
     results = hash_files(paths_or_dir, algorithm, workers=workers, progress=progress,
                          **scanner_filters)
-    failed = [r for r in results if r.digest is None]
+    manifest, failed = manifest_from_results(results, manifest_path, base=base,
+                                             overwrite=overwrite)
+    if failed:
+        raise ManifestError(
+            f"wrote {manifest} without {len(failed)} file(s) that could not be hashed: "
+            + "; ".join(f"{r.path_str}: {r.error}" for r in failed[:5]))
+    return manifest
+
+
+def manifest_from_results(results: Iterable[HashResult], manifest_path: PathLike, *,
+                          base: PathLike | None = None, overwrite: bool = True
+                          ) -> tuple[Path, list[HashResult]]:
+    """Write the manifest of results already hashed (see :func:`write_manifest`); returns its
+    path and the results left out because they have no digest."""
+    manifest = Path(manifest_path).absolute()
+    base_dir = os.fspath(Path(base).absolute() if base is not None else manifest.parent)
+    target = os.fspath(manifest)
+    failed = []
     lines = []
     for r in results:
-        if r.digest is None or r.path.absolute() == manifest:
+        if r.digest is None:
+            failed.append(r)
             continue
-        rel = os.path.relpath(r.path.absolute(), base_dir)
-        name, escaped = _escape(rel)
+        path = os.path.abspath(r.path_str)
+        if path == target:
+            continue
+        name, escaped = _escape(os.path.relpath(path, base_dir))
         lines.append(("\\" if escaped else "") + f"{r.digest}  {name}\n")
     lines.sort(key=lambda line: line.split("  ", 1)[1])
     with atomic_writer(manifest, overwrite=overwrite, encoding="utf-8") as f:
         f.writelines(lines)
-    if failed:
-        raise ManifestError(
-            f"wrote {manifest} without {len(failed)} unreadable file(s): "
-            + "; ".join(f"{r.path}: {r.error}" for r in failed[:5]))
-    return manifest
+    return manifest, failed
 
 
 @dataclass

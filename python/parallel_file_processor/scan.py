@@ -203,6 +203,23 @@ class FileScanner:
         """All matching files as a list."""
         return self.scan_result(directory).files
 
+    def write(self, directory: PathLike | Iterable[PathLike], fd: int, fmt: str = "paths", *,
+              progress: ProgressArg = None) -> int:
+        """Write a row per matching file to the file descriptor ``fd`` as the walk finds them,
+        formatted natively (``"paths"``, ``"json"`` lines, ``"csv"``, or an aligned
+        ``"table"``, written at the end); returns the number of rows. What `pfp scan` prints.
+
+        :attr:`last_errors` holds what could not be read. A failed write (a closed pipe, a full
+        disk) stops the walk and raises ``OSError``.
+        """
+        with Reporter(progress, desc="Scanning", unit="entry") as rep:
+            # Paths alone need no stat (unless a size or time filter does).
+            out = _core.scan_write(_roots(directory),
+                                   self.options(with_metadata=fmt != "paths"), fd, fmt,
+                                   progress=rep.native())
+        self.last_errors = [FileError(Path(p), t, m) for p, t, m in out["errors"]]
+        return int(out["rows"])
+
     def count(self, directory: PathLike) -> int:
         """Count matching files without building a FileInfo for each (and without ``stat``
         unless a size or time filter needs it)."""

@@ -131,3 +131,28 @@ pub fn file_errors(errors: Vec<FileError>) -> Vec<(std::ffi::OsString, String, S
         .map(|e| (e.path.into_os_string(), e.error_type, e.message))
         .collect()
 }
+
+/// A `File` writing to the caller's descriptor `fd` (a duplicate: closing it never closes the
+/// caller's stdout).
+pub fn output_file(fd: i32) -> PyResult<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: dup of a descriptor the caller owns; the result is ours.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(pyo3::exceptions::PyOSError::new_err(format!(
+            "cannot write to descriptor {fd}: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: `dup` is a fresh descriptor owned by this File.
+    Ok(unsafe { std::fs::File::from_raw_fd(dup) })
+}
+
+/// The error of a failed write to the output, as Python raises it (BrokenPipeError for a
+/// closed pipe, OSError with ENOSPC for a full disk), naming the output.
+pub fn write_error(e: &std::io::Error) -> PyErr {
+    let code = e.raw_os_error().unwrap_or(0);
+    let msg = std::io::Error::from_raw_os_error(code).to_string();
+    let msg = msg.split(" (os error").next().unwrap_or(&msg).to_owned();
+    pyo3::exceptions::PyOSError::new_err((code, msg, "<stdout>"))
+}

@@ -1,7 +1,7 @@
 //! Bindings for `crate::hash`.
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -9,10 +9,11 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
 
-use super::common::{file_errors, run_job};
+use super::common::{file_errors, output_file, run_job, write_error};
 use super::fileinfo::make_path;
 use super::scan::{scan_error, Options};
 use crate::hash::{self, Algorithm, Hashed, Span};
+use crate::output::{Cell, Format, RowWriter};
 use crate::progress::Progress;
 use crate::scan;
 
@@ -21,6 +22,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hash_paths, m)?)?;
     m.add_function(wrap_pyfunction!(hash_scan, m)?)?;
     m.add_function(wrap_pyfunction!(algorithms, m)?)?;
+    m.add_function(wrap_pyfunction!(write_hash_rows, m)?)?;
     Ok(())
 }
 
@@ -370,4 +372,69 @@ fn hash_scan<'py>(
     d.set_item("errors", file_errors(out.errors))?;
     d.set_item("cancelled", out.cancelled)?;
     Ok(d)
+}
+
+fn cell(b: &Option<Vec<u8>>) -> Cell<'_> {
+    b.as_deref().map_or(Cell::Null, Cell::Text)
+}
+
+/// Bytes of a Python string the way the file system (or `os.fsencode`) holds them.
+fn fs_bytes(py: Python<'_>, s: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    match s.cast::<PyString>() {
+        Ok(text) => match text.to_str() {
+            Ok(t) => Ok(t.as_bytes().to_vec()),
+            Err(_) => Ok(s.extract::<OsString>()?.into_vec()),
+        },
+        Err(_) => Ok(py
+            .import("os")?
+            .getattr("fsencode")?
+            .call1((s,))?
+            .extract::<Vec<u8>>()?),
+    }
+}
+
+/// Write HashResult rows (digest, size, path, changed, error) to the descriptor `fd`, formatted
+/// natively in batches: `"table"`, `"json"` (lines) or `"csv"`, as `pfp hash` prints them.
+#[pyfunction]
+#[pyo3(signature = (results, fd, format))]
+fn write_hash_rows(
+    py: Python<'_>,
+    results: &Bound<'_, PyAny>,
+    fd: i32,
+    format: &str,
+) -> PyResult<u64> {
+    let fmt = Format::parse(format)
+        .filter(|f| *f != Format::Paths)
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "format must be 'json', 'csv' or 'table', not {format:?}"
+            ))
+        })?;
+    let mut w = RowWriter::new(
+        output_file(fd)?,
+        fmt,
+        &["digest", "size", "path", "changed", "error"],
+    );
+    for item in results.try_iter()? {
+        let item = item?;
+        let r = item.cast::<HashResult>()?.borrow();
+        let bytes = |o: &Option<Py<PyAny>>| -> PyResult<Option<Vec<u8>>> {
+            o.as_ref().map(|v| fs_bytes(py, v.bind(py))).transpose()
+        };
+        let digest = bytes(&r.digest)?;
+        let error = bytes(&r.error)?;
+        let path = fs_bytes(py, r.fspath.bind(py))?;
+        w.row(&[
+            cell(&digest),
+            Cell::Int(r.size as i64),
+            Cell::Text(&path),
+            Cell::Bool(r.changed),
+            cell(&error),
+        ]);
+        if w.rows % 4096 == 0 {
+            w.flush_rows().map_err(|e| write_error(&e))?;
+        }
+    }
+    w.finish().map_err(|e| write_error(&e))?;
+    Ok(w.rows)
 }

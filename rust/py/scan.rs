@@ -1,18 +1,17 @@
 //! Bindings for `crate::scan`.
 
 use std::ffi::OsString;
-use std::os::fd::FromRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use super::common::{file_errors, io_err, package_err, run_job};
+use super::common::{file_errors, io_err, output_file, package_err, run_job, write_error};
 use super::fileinfo::Maker;
-use crate::output::{Format, RowWriter};
+use crate::output::{Format, RowWriter, COLUMNS};
 use crate::progress::Progress;
 use crate::scan::{self, Entry, ScanError, ScanOptions, ScanOutput, Summary};
 
@@ -288,21 +287,9 @@ fn scan_write<'py>(
             "format must be 'paths', 'json', 'csv' or 'table', not {format:?}"
         ))
     })?;
-    // A duplicate, so closing our end never closes the caller's stdout.
-    // SAFETY: dup of a descriptor the caller owns; the result is ours.
-    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if dup < 0 {
-        return Err(PyOSError::new_err(format!(
-            "cannot write to descriptor {fd}: {}",
-            std::io::Error::last_os_error()
-        )));
-    }
-    // SAFETY: `dup` is a fresh descriptor owned by this File.
-    let file = unsafe { std::fs::File::from_raw_fd(dup) };
+    let file = output_file(fd)?;
     let counters = Arc::new(Progress::new());
-    let writer = Mutex::new(
-        RowWriter::new(file, fmt, &roots).map_err(|e| io_err(Path::new("<output>"), &e))?,
-    );
+    let writer = Mutex::new(RowWriter::new(file, fmt, &COLUMNS));
     let failed: Mutex<Option<std::io::Error>> = Mutex::new(None);
     let kept = Mutex::new((Vec::new(), Vec::new()));
     let result = run_job(py, &counters, progress.as_ref(), || {
@@ -316,7 +303,7 @@ fn scan_write<'py>(
                 return;
             }
             let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = w.write(&b.files) {
+            if let Err(e) = w.write_entries(&b.files, &roots) {
                 failed
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -351,13 +338,4 @@ fn scan_write<'py>(
     )?;
     extras(py, &d, &special, errors, summary)?;
     Ok(d)
-}
-
-/// The error of a failed write to the output, as Python raises it (BrokenPipeError for a
-/// closed pipe, OSError with ENOSPC for a full disk), naming the output.
-fn write_error(e: &std::io::Error) -> PyErr {
-    let code = e.raw_os_error().unwrap_or(0);
-    let msg = std::io::Error::from_raw_os_error(code).to_string();
-    let msg = msg.split(" (os error").next().unwrap_or(&msg).to_owned();
-    PyOSError::new_err((code, msg, "<stdout>"))
 }

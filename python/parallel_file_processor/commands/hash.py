@@ -58,7 +58,8 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_hash(args: argparse.Namespace) -> int:
-    from ..hash import hash_frame, write_manifest
+    from .. import _core
+    from ..hash import hash_files, manifest_from_results
 
     targets = args.targets
     for t in targets:
@@ -67,19 +68,22 @@ def run_hash(args: argparse.Namespace) -> int:
     one_dir = len(targets) == 1 and targets[0].is_dir()
     source = targets[0] if one_dir else targets
     filters = _filters(args) if one_dir else {}
-    df = hash_frame(source, args.algo, workers=args.jobs, progress=progress_enabled(args),
-                    cache=args.cache, rebuild_cache=args.rebuild_cache,
-                    client=scheduler_client(args), **filters)
-    write_frame(df[["digest", "size", "path", "changed", "error"]], args.format)
-    failed = df[df["digest"].isna()]
-    report_errors([f"{p}: {e}" for p, e in zip(failed["path"], failed["error"])])
+    results = hash_files(source, args.algo, workers=args.jobs, progress=progress_enabled(args),
+                         cache=args.cache, rebuild_cache=args.rebuild_cache,
+                         client=scheduler_client(args), **filters)
+    # Rows are formatted and written natively, in batches.
+    sys.stdout.flush()
+    _core.write_hash_rows(results, sys.stdout.fileno(), args.format)
+    failed = [r for r in results if r.digest is None]
+    report_errors([f"{r.path_str}: {r.error}" for r in failed])
     if args.manifest is not None:
-        write_manifest(source, args.manifest, algorithm=args.algo, workers=args.jobs, **filters)
-        print(f"wrote {args.manifest}", file=sys.stderr)
-    changed = int(df["changed"].sum())
-    print(f"{len(df) - len(failed)} hashed, {len(failed)} failed, {changed} changed while read",
-          file=sys.stderr)
-    return 1 if len(failed) or changed else 0
+        manifest, _ = manifest_from_results(results, args.manifest)
+        print(f"wrote {manifest}" + (f" without {len(failed)} file(s) that could not be hashed"
+                                     if failed else ""), file=sys.stderr)
+    changed = sum(r.changed for r in results)
+    print(f"{len(results) - len(failed)} hashed, {len(failed)} failed ({changed} changed while "
+          "read)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def run_dupes(args: argparse.Namespace) -> int:

@@ -104,29 +104,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..scan import scan_frame
-
     t0 = time.perf_counter()
     client = scheduler_client(args)
+    errors: list[Any]
     if client is not None:
         from ..scan import scan
 
         result = scan(*args.roots, sort=args.sort, progress=progress_enabled(args),
                       client=client, **filter_kwargs(args))
         df, errors = result.to_dataframe(), result.errors
+        n = len(df)
+        if args.count:
+            print(n)
+        elif args.paths:
+            sys.stdout.writelines(f"{p}\n" for p in df["path"])
+        else:
+            write_frame(df, args.format)
     else:
-        df = scan_frame(*args.roots, sort=args.sort, progress=progress_enabled(args),
-                        **filter_kwargs(args))
-        errors = df.attrs.get("errors", [])
-    if args.count:
-        print(len(df))
-    elif args.paths:
-        out = sys.stdout
-        for p in df["path"]:
-            out.write(f"{p}\n")
-    else:
-        write_frame(df, args.format)
+        from ..scan import FileScanner
+
+        f = filter_kwargs(args)
+        scanner = FileScanner(f.pop("include"), f.pop("exclude"), f.pop("extensions"),
+                              f.pop("min_size"), f.pop("max_size"), f.pop("recursive"),
+                              sort=args.sort, **f)
+        if args.count:
+            n = scanner.count(args.roots)
+            print(n)
+        else:
+            # Rows are formatted and written natively, in batches, as the walk finds them.
+            sys.stdout.flush()
+            n = scanner.write(args.roots, sys.stdout.fileno(),
+                              "paths" if args.paths else args.format,
+                              progress=progress_enabled(args))
+        errors = scanner.last_errors
     report_errors(errors)
-    print(f"{len(df)} files, {len(errors)} errors in {time.perf_counter() - t0:.2f}s",
+    print(f"{n} files, {len(errors)} errors in {time.perf_counter() - t0:.2f}s",
           file=sys.stderr)
     return 1 if errors else 0
