@@ -4,6 +4,7 @@
 //! nothing of Python, so `cargo test` covers them. `py` (built with the `python` feature, which
 //! maturin turns on) is the thin binding layer; the `#[pymodule]` below only registers it.
 
+pub mod dupes;
 pub mod error;
 pub mod extract;
 pub mod hash;

@@ -279,6 +279,7 @@ mod tests {
             dev: 0,
             ino: 0,
             kind: Kind::File,
+            link: false,
         }
     }
 

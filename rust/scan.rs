@@ -130,6 +130,8 @@ pub struct Entry {
     pub dev: u64,
     pub ino: u64,
     pub kind: Kind,
+    /// Listed through a symbolic link (size, times and inode are its target's).
+    pub link: bool,
 }
 
 impl Entry {
@@ -756,6 +758,7 @@ impl<'a> Walker<'a> {
             dev: 0,
             ino: 0,
             kind,
+            link: followed.is_some(),
         };
         if filter.needs_stat || kind != Kind::File {
             let st = match followed {

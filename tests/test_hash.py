@@ -4,6 +4,8 @@ duplicates and manifests."""
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import shutil
 import sqlite3
@@ -144,19 +146,29 @@ def test_file_growing_while_hashed_is_flagged(tmp_path: Path) -> None:
     t = threading.Thread(target=append)
     t.start()
     try:
-        flagged = any(hash_files([path], "sha256")[0].changed for _ in range(30))
+        flagged = []
+        for _ in range(30):
+            r = hash_files([path], "sha256")[0]
+            if r.changed:
+                flagged.append(r)
+                break
     finally:
         stop.set()
         t.join()
-    assert flagged
+    assert flagged, "the growth was never seen"
+    assert all(r.digest is None and r.error_type == "FileChangedError" for r in flagged), \
+        "a file that changed while read gets an error, not a digest"
 
 
-def test_truncated_while_hashed_never_crashes(tmp_path: Path) -> None:
-    # With a memory map this would SIGBUS the process; reads just come up short.
+def test_truncated_while_hashed_is_an_error_never_a_crash(tmp_path: Path) -> None:
+    # Large files are hashed through a memory map: a truncation under it must give an error
+    # for that file (never SIGBUS), also with faulthandler installed as pytest does.
     code = f"""
-import os, threading, time
+import faulthandler, os, threading, time
+faulthandler.enable()
 from parallel_file_processor import hash_files
 path = {str(tmp_path / 'shrinking.bin')!r}
+seen = set()
 for round in range(20):
     with open(path, 'wb') as f:
         f.write(os.urandom(32 << 20))
@@ -164,11 +176,14 @@ for round in range(20):
     t.start()
     r = hash_files([path], 'blake3')[0]
     t.join()
-print('survived')
+    assert (r.digest is None) == (r.error is not None), r
+    seen.add(r.error_type)
+print('survived', sorted(map(str, seen)))
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 0 and "survived" in res.stdout, res.stderr
+    assert "FileChangedError" in res.stdout, "the truncation was never caught mid-read"
 
 
 def test_workers_and_progress(tmp_path: Path) -> None:
@@ -381,3 +396,34 @@ def _child_hash(paths: list[str]) -> str | None:
 
     scan(Path(paths[0]).parent)
     return hash_files(paths, "sha256")[0].digest
+
+
+def test_symbolic_links_are_never_copies(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write(data / "a.bin", b"same content" * 100)
+    write(data / "b.bin", b"same content" * 100)
+    write(data / "c.bin", b"only one" * 100)
+    os.symlink(data / "a.bin", data / "a.link")
+    os.symlink(data / "c.bin", data / "c.link")
+    df = find_duplicates(data)
+    assert sorted(Path(p).name for p in df["path"]) == ["a.bin", "b.bin"]
+    assert df.attrs["reclaimable_bytes"] == 1200 and df.attrs["links_skipped"] == 2
+    out = pfp("dupes", str(data), "--json")
+    assert out.returncode == 0, out.stderr
+    assert sorted(Path(json.loads(x)["path"]).name for x in out.stdout.splitlines()) == [
+        "a.bin", "b.bin"]
+
+
+def test_native_duplicate_rows_match_the_frame(tmp_path: Path) -> None:
+    from parallel_file_processor.commands._output import write_frame
+
+    data = tmp_path / "data"
+    for i in range(30):
+        write(data / f"d{i % 4}" / f"f{i}.bin", bytes([i % 5]) * (1000 + i % 5))
+    os.link(data / "d0" / "f0.bin", data / "hard.bin")
+    df = find_duplicates(data)
+    for flag, fmt in (([], "table"), (["--csv"], "csv")):
+        expected = io.StringIO()
+        write_frame(df, fmt, expected)
+        got = pfp("dupes", str(data), *flag)
+        assert got.returncode == 0 and got.stdout == expected.getvalue(), got.stderr

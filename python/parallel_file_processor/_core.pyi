@@ -143,6 +143,22 @@ def hash_scan(
     """Scan and hash every file as the walk finds it: ``files`` (HashResult, relative paths
     set), ``errors`` (path, error_type, message) of what could not be listed, ``cancelled``."""
 
+def find_duplicates(
+    roots: list[str],
+    options: ScanOptionsLike,
+    algorithm: str,
+    *,
+    include_empty: bool = False,
+    partial_bytes: int = 16384,
+    workers: int | None = None,
+    progress: NativeProgress | None = None,
+    fd: int | None = None,
+    format: str = "table",
+) -> dict[str, Any]:
+    """Duplicate files (size, head + tail, full hash; links apart): ``group``, ``size``,
+    ``digest``, ``path``, ``hardlink_of`` columns (or rows written to ``fd``), ``rows``,
+    ``groups``, ``reclaimable``, ``errors``, ``links_skipped``."""
+
 def write_hash_rows(results: list[HashResult], fd: int, format: str) -> int:
     """Write digest, size, path, changed, error rows to descriptor ``fd`` (``"table"``,
     ``"json"`` lines or ``"csv"``), formatted natively; returns the number of rows."""

@@ -485,42 +485,32 @@ def find_duplicates(
     progress: ProgressArg = None,
     **scanner_filters: Any,
 ) -> pd.DataFrame:
-    """:func:`parallel_file_processor.hash.find_duplicates` on the cluster.
-
-    Sizes are grouped here, on the client, over the whole tree; only files sharing a size are
-    hashed (head and tail, then in full where those agree) in size-balanced shards on the
-    workers; grouping by digest happens here again, so copies in different shards are found.
+    """:func:`parallel_file_processor.hash.find_duplicates` on the cluster: the native search
+    (list, group by size, hash heads and tails, then whole files where still needed) runs on
+    one worker that sees the files, on all its cores; the result is what a local run gives.
 
     >>> find_duplicates(client, "/shared/photos").attrs["reclaimable_bytes"]   # doctest: +SKIP
     """
-
     from . import hash as _hash
 
-    filters = _hash._split_filters(scanner_filters)
+    options = _hash.scan_options(scanner_filters)
     roots = _roots_of(root)
     _check_visible(client, roots, strict=True)
-    scan_out = _list_where_visible(client, roots, _scan_columns, roots, filters)
-    paths, sizes, errors = scan_out
-
-    def digests(ps: list[str], ss: list[int], rep: Reporter,
-                head_tail: int | None) -> list[str | None]:
-        rows = _hash_rows(client, ps, ss, algorithm, workers, rep, pass_sizes=True,
-                          head_tail=head_tail)
-        return [r[2] if not r[5] else None for r in rows]
-
-    return _hash.duplicate_groups(
-        paths, sizes, include_empty=include_empty, partial_bytes=partial_bytes,
-        progress=progress, errors=errors, digests=digests,
-        stat_many=lambda ps: _list_where_visible(client, roots, _stats, ps))
+    with Reporter(progress, desc="Finding duplicates", unit="search") as rep:
+        out = _on_one_worker(client, _duplicates_job, roots, options, algorithm, include_empty,
+                             partial_bytes, workers)
+        rep.update(1, 1)
+    return _hash.duplicates_frame(out)
 
 
-def _scan_columns(roots: list[str], filters: dict[str, Any]) -> tuple[list[str], list[int], Any]:
+def _duplicates_job(roots: list[str], options: Any, algorithm: str, include_empty: bool,
+                    partial_bytes: int, workers: int | None) -> dict[str, Any]:
     from . import _core
-    from .hash import scan_options
 
-    out = _core.scan_files(roots, scan_options(filters), output="rows")
-    paths, _, sizes = out["files"][:3]
-    return list(paths), list(sizes), out["errors"]
+    out: dict[str, Any] = _core.find_duplicates(
+        roots, options, algorithm, include_empty=include_empty, partial_bytes=partial_bytes,
+        workers=_native_threads(workers))
+    return out
 
 
 # --- extraction -------------------------------------------------------------------------------

@@ -15,8 +15,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +41,8 @@ __all__ = [
     "scan_options",
     "file_identity",
     "manifest_from_results",
+    "write_duplicates",
+    "duplicates_frame",
 ]
 
 ALGORITHMS: tuple[str, ...] = tuple(_core.algorithms())
@@ -318,7 +319,10 @@ def find_duplicates(
 
     Returns one row per file in a duplicate group: ``group``, ``size``, ``digest``, ``path``,
     ``hardlink_of``; ``df.attrs["reclaimable_bytes"]`` is what removing all but one copy of
-    each group would free. Empty files are left out unless ``include_empty``.
+    each group would free. Empty files are left out unless ``include_empty``. Symbolic links
+    are never copies (deleting "the extra copy" would delete a link's target): they are left
+    out and counted in ``df.attrs["links_skipped"]``. Unreadable entries are in
+    ``df.attrs["errors"]``.
     """
 
     if client is not None:
@@ -328,105 +332,50 @@ def find_duplicates(
             client, root, algorithm=algorithm, include_empty=include_empty,
             partial_bytes=partial_bytes, workers=workers, progress=progress, **scanner_filters)
     options = scan_options(scanner_filters)
-    roots = [os.fspath(root)] if isinstance(root, (str, os.PathLike)) else [os.fspath(r)
-                                                                           for r in root]
-    scan = _core.scan_files(roots, options, output="rows")
-    paths, _, sizes, _, _, _ = scan["files"]
-    return duplicate_groups(
-        paths, sizes, include_empty=include_empty, partial_bytes=partial_bytes,
-        progress=progress, errors=scan["errors"],
-        stat_many=lambda ps: [file_identity(p) for p in ps],
-        digests=lambda ps, ss, rep, head_tail: _digests(ps, ss, algorithm, workers, rep,
-                                                        head_tail=head_tail))
+    with Reporter(progress, desc="Finding duplicates", by_bytes=True) as rep:
+        out = _core.find_duplicates(_roots(root), options, algorithm,
+                                    include_empty=include_empty, partial_bytes=partial_bytes,
+                                    workers=workers, progress=rep.native())
+    return duplicates_frame(out)
 
 
-StatMany = Callable[[list[str]], list[tuple[int, int, int, int] | None]]
-DigestMany = Callable[[list[str], list[int], Reporter, int | None], list[str | None]]
-
-
-def duplicate_groups(paths: list[str], sizes: list[int], *, include_empty: bool,
-                     partial_bytes: int, progress: ProgressArg, errors: Any,
-                     stat_many: StatMany, digests: DigestMany) -> pd.DataFrame:
-    """The grouping behind :func:`find_duplicates`, wherever the files are stat'ed and hashed
-    (``stat_many``, ``digests``: here, or on a cluster): by size, then head + tail, then a full
-    hash only where those agree; files on one inode are links, not copies."""
+def duplicates_frame(out: dict[str, Any]) -> pd.DataFrame:
+    """The DataFrame of a native duplicate search's columns (see :func:`find_duplicates`)."""
     import pandas as pd
 
-    by_size: dict[int, list[int]] = defaultdict(list)
-    for i, s in enumerate(sizes):
-        if s > 0 or include_empty:
-            by_size[s].append(i)
-    # dev/ino for hard links: one stat each, only for files that share a size.
-    candidates = [i for group in by_size.values() if len(group) > 1 for i in group]
-    inode: dict[int, tuple[int, int]] = {}
-    for i, st in zip(candidates, stat_many([paths[i] for i in candidates])):
-        if st is not None:
-            inode[i] = (st[0], st[1])
-    # Files that are all one inode need no hashing: they are links, not copies.
-    distinct = {s: g for s, g in by_size.items()
-                if len({inode.get(i, (-1, i)) for i in g}) > 1}
-    first_of_inode: dict[tuple[int, int], int] = {}
-    to_hash = []
-    for g in distinct.values():
-        for i in g:
-            key = inode.get(i, (-1, i))
-            if key not in first_of_inode:
-                first_of_inode[key] = i
-                to_hash.append(i)
-    with Reporter(progress, desc="Finding duplicates", by_bytes=True) as rep:
-        # Stage 2: head + tail.
-        partial = digests([paths[i] for i in to_hash], [sizes[i] for i in to_hash], rep,
-                          partial_bytes)
-        groups2: dict[tuple[int, str], list[int]] = defaultdict(list)
-        for i, d in zip(to_hash, partial):
-            if d is not None:
-                groups2[(sizes[i], d)].append(i)
-        # Stage 3: a full hash, only where size and head + tail still agree.
-        full_idx = [i for g in groups2.values() if len(g) > 1 for i in g]
-        full = digests([paths[i] for i in full_idx], [sizes[i] for i in full_idx], rep, None)
-    digest_of = {i: d for i, d in zip(full_idx, full) if d is not None}
-    final: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for i, d in digest_of.items():
-        final[(sizes[i], d)].append(i)
-    rows: list[tuple[int, int, str | None, str, str | None]] = []
-    reclaimable = 0
-    group_no = 0
-    for (size, digest), members in sorted(final.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
-        if len(members) < 2:
-            continue
-        reclaimable += size * (len(members) - 1)
-        for i in sorted(members, key=lambda j: paths[j]):
-            rows.append((group_no, size, digest, paths[i], None))
-            # every other path on the same inode is a hard link of this one
-            same = inode.get(i)
-            for j in by_size[size]:
-                if j != i and same is not None and inode.get(j) == same:
-                    rows.append((group_no, size, digest, paths[j], paths[i]))
-        group_no += 1
-    # Groups made only of hard links (one inode, several names): links, no space to reclaim.
-    for size, g in by_size.items():
-        if size in distinct:
-            continue
-        keys = {inode.get(i) for i in g}
-        if len(g) > 1 and len(keys) == 1 and None not in keys:
-            first = min(g, key=lambda j: paths[j])
-            rows.append((group_no, size, None, paths[first], None))
-            rows.extend((group_no, size, None, paths[j], paths[first]) for j in sorted(
-                g, key=lambda j: paths[j]) if j != first)
-            group_no += 1
-    df = pd.DataFrame(rows, columns=["group", "size", "digest", "path", "hardlink_of"])
-    df.attrs["reclaimable_bytes"] = reclaimable
-    df.attrs["errors"] = errors
+    df = pd.DataFrame({
+        "group": pd.array(out["group"], dtype="int64"),
+        "size": pd.array(out["size"], dtype="int64"),
+        "digest": pd.Series(out["digest"], dtype=object),
+        "path": pd.Series(out["path"], dtype=object),
+        "hardlink_of": pd.Series(out["hardlink_of"], dtype=object),
+    })
+    df.attrs["reclaimable_bytes"] = out["reclaimable"]
+    df.attrs["errors"] = out["errors"]
+    df.attrs["links_skipped"] = out["links_skipped"]
     return df
 
 
-def _digests(paths: list[str], sizes: list[int], algorithm: str, workers: int | None,
-             rep: Reporter | None, head_tail: int | None = None) -> list[str | None]:
-    if not paths:
-        return []
-    rows = _core.hash_paths(paths, algorithm, sizes=sizes, head_tail=head_tail, workers=workers,
-                            progress=rep.native() if rep is not None else None)
-    return [r[2] if not r[5] else None for r in rows]
+def write_duplicates(root: PathLike | Iterable[PathLike], fd: int, fmt: str = "table", *,
+                     algorithm: str = "blake3", include_empty: bool = False,
+                     partial_bytes: int = 16 * 1024, workers: int | None = None,
+                     progress: ProgressArg = None, **scanner_filters: Any) -> dict[str, Any]:
+    """:func:`find_duplicates`, its rows written to the descriptor ``fd`` natively (``fmt``:
+    ``"table"``, ``"json"`` lines or ``"csv"``) without building a DataFrame: what
+    ``pfp dupes`` prints. Returns ``rows``, ``reclaimable``, ``errors``, ``links_skipped``."""
+    options = scan_options(scanner_filters)
+    with Reporter(progress, desc="Finding duplicates", by_bytes=True) as rep:
+        out: dict[str, Any] = _core.find_duplicates(
+            _roots(root), options, algorithm, include_empty=include_empty,
+            partial_bytes=partial_bytes, workers=workers, progress=rep.native(), fd=fd,
+            format=fmt)
+    return out
+
+
+def _roots(root: PathLike | Iterable[PathLike]) -> list[str]:
+    if isinstance(root, (str, os.PathLike)):
+        return [os.fspath(root)]
+    return [os.fspath(r) for r in root]
 
 
 # --- manifests -------------------------------------------------------------------------------

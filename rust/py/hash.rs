@@ -23,6 +23,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hash_scan, m)?)?;
     m.add_function(wrap_pyfunction!(algorithms, m)?)?;
     m.add_function(wrap_pyfunction!(write_hash_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(find_duplicates, m)?)?;
     Ok(())
 }
 
@@ -437,4 +438,95 @@ fn write_hash_rows(
     }
     w.finish().map_err(|e| write_error(&e))?;
     Ok(w.rows)
+}
+
+/// Find duplicate files under `roots` (see `crate::dupes`). Returns a dict: the columns
+/// `group`, `size`, `digest`, `path`, `hardlink_of` (lists), `reclaimable`, `errors`,
+/// `links_skipped`. With `fd`, the rows are written there natively instead (`format`:
+/// "table", "json" or "csv") and the columns are left out.
+#[pyfunction]
+#[pyo3(signature = (roots, options, algorithm, *, include_empty=false, partial_bytes=16384,
+                    workers=None, progress=None, fd=None, format="table"))]
+#[allow(clippy::too_many_arguments)]
+fn find_duplicates<'py>(
+    py: Python<'py>,
+    roots: Vec<PathBuf>,
+    options: Options,
+    algorithm: &str,
+    include_empty: bool,
+    partial_bytes: u64,
+    workers: Option<usize>,
+    progress: Option<Bound<'py, PyAny>>,
+    fd: Option<i32>,
+    format: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let algo = self::algorithm(algorithm)?;
+    let mut opts = options.0;
+    opts.threads = workers.or(opts.threads);
+    let dup = crate::dupes::DupOptions {
+        algorithm: algo,
+        include_empty,
+        partial_bytes,
+    };
+    let counters = Arc::new(Progress::new());
+    let out = run_job(py, &counters, progress.as_ref(), || {
+        crate::pool::with_workers(opts.threads, || {
+            crate::dupes::find_duplicates(&roots, &opts, &dup, &counters)
+        })
+    })?;
+    let out = out.map_err(|e| scan_error(py, e))?;
+    let d = PyDict::new(py);
+    d.set_item("reclaimable", out.reclaimable)?;
+    d.set_item("links_skipped", out.links_skipped)?;
+    d.set_item("rows", out.rows.len())?;
+    d.set_item("groups", out.rows.last().map_or(0, |r| r.group + 1))?;
+    d.set_item("errors", file_errors(out.errors))?;
+    if let Some(fd) = fd {
+        let fmt = Format::parse(format)
+            .filter(|f| *f != Format::Paths)
+            .ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "format must be 'json', 'csv' or 'table', not {format:?}"
+                ))
+            })?;
+        let mut w = RowWriter::new(
+            output_file(fd)?,
+            fmt,
+            &["group", "size", "digest", "path", "hardlink_of"],
+        );
+        for r in &out.rows {
+            w.row(&[
+                Cell::Int(r.group as i64),
+                Cell::Int(r.size as i64),
+                r.digest
+                    .as_deref()
+                    .map_or(Cell::Null, |s| Cell::Text(s.as_bytes())),
+                Cell::Text(r.path.as_os_str().as_bytes()),
+                r.hardlink_of
+                    .as_deref()
+                    .map_or(Cell::Null, |p| Cell::Text(p.as_os_str().as_bytes())),
+            ]);
+        }
+        w.finish().map_err(|e| write_error(&e))?;
+        return Ok(d);
+    }
+    let n = out.rows.len();
+    let mut group = Vec::with_capacity(n);
+    let mut size = Vec::with_capacity(n);
+    let mut digest = Vec::with_capacity(n);
+    let mut path = Vec::with_capacity(n);
+    let mut link = Vec::with_capacity(n);
+    for r in out.rows {
+        group.push(r.group);
+        size.push(r.size);
+        digest.push(r.digest);
+        path.push(r.path.into_os_string());
+        link.push(r.hardlink_of.map(|p| p.into_os_string()));
+    }
+    d.set_item("group", group)?;
+    d.set_item("size", size)?;
+    d.set_item("digest", digest)?;
+    d.set_item("path", path)?;
+    d.set_item("hardlink_of", link)?;
+    Ok(d)
 }

@@ -87,17 +87,26 @@ def run_hash(args: argparse.Namespace) -> int:
 
 
 def run_dupes(args: argparse.Namespace) -> int:
-    from ..hash import find_duplicates
+    from ..hash import find_duplicates, write_duplicates
 
-    df = find_duplicates(args.roots if len(args.roots) > 1 else args.roots[0],
-                         algorithm=args.algo, include_empty=args.include_empty,
-                         workers=args.jobs, progress=progress_enabled(args),
-                         client=scheduler_client(args), **_filters(args))
-    write_frame(df, args.format)
-    groups = df["group"].nunique() if len(df) else 0
-    print(f"{groups} groups, {len(df)} files, {df.attrs['reclaimable_bytes']} bytes reclaimable",
-          file=sys.stderr)
-    errors = df.attrs.get("errors", [])
+    roots = args.roots if len(args.roots) > 1 else args.roots[0]
+    client = scheduler_client(args)
+    if client is not None:
+        df = find_duplicates(roots, algorithm=args.algo, include_empty=args.include_empty,
+                             workers=args.jobs, progress=progress_enabled(args), client=client,
+                             **_filters(args))
+        write_frame(df, args.format)
+        rows, groups = len(df), (df["group"].nunique() if len(df) else 0)
+        reclaimable, errors = df.attrs["reclaimable_bytes"], df.attrs.get("errors", [])
+    else:
+        # Rows are written natively; no DataFrame is built.
+        sys.stdout.flush()
+        out = write_duplicates(roots, sys.stdout.fileno(), args.format, algorithm=args.algo,
+                               include_empty=args.include_empty, workers=args.jobs,
+                               progress=progress_enabled(args), **_filters(args))
+        rows, groups = out["rows"], out["groups"]
+        reclaimable, errors = out["reclaimable"], out["errors"]
+    print(f"{groups} groups, {rows} files, {reclaimable} bytes reclaimable", file=sys.stderr)
     report_errors([f"{p}: {t}: {m}" for p, t, m in errors])
     return 1 if errors else 0
 
