@@ -3,16 +3,42 @@
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, final
+
+from typing_extensions import disjoint_base
+
+from .options import ScanOptions
+
+__all__ = [
+    "__version__",
+    "FileInfo",
+    "scan_tree",
+    "scan_files",
+    "scan_write",
+    "ScanStream",
+    "read_files",
+    "hash_paths",
+    "hash_tree",
+    "algorithms",
+    "extract_archives",
+    "list_zip",
+    "DEFAULT_MAX_TOTAL_SIZE",
+    "DEFAULT_MAX_RATIO",
+    "DEFAULT_MAX_ENTRIES",
+]
 
 __version__: str
 
+# The aliases below exist only for type checkers: private names, so stubtest does not look
+# for them in the module.
+
 #: ``progress(items_done, items_total, bytes_done, bytes_total)``, called on the calling thread.
-NativeProgress = Callable[[int, int, int, int], Any]
+_NativeProgress = Callable[[int, int, int, int], Any]
 
-#: ``options.ScanOptions`` (read field by field by the native scanner)
-ScanOptionsLike = Any
+#: what the native scanner reads field by field
+_ScanOptionsLike = ScanOptions
 
+@disjoint_base
 class FileInfo:
     """File metadata container (the seed's fields), able to read its file."""
 
@@ -20,14 +46,14 @@ class FileInfo:
     size_bytes: int
     modified_time: float
     extension: str
-    def __init__(
-        self,
+    def __new__(
+        cls,
         path: str | os.PathLike[str],
         size_bytes: int,
         modified_time: float,
         extension: str,
         relative_path: str | None = None,
-    ) -> None: ...
+    ) -> FileInfo: ...
     @property
     def path(self) -> Path: ...
     @path.setter
@@ -50,15 +76,15 @@ class FileInfo:
         cls, path: str | os.PathLike[str], base_path: str | os.PathLike[str] | None = None
     ) -> FileInfo: ...
     def __fspath__(self) -> str: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
     def __reduce__(self) -> tuple[Any, ...]: ...
 
 def scan_files(
     roots: list[str],
-    options: ScanOptionsLike,
+    options: _ScanOptionsLike,
     *,
-    progress: NativeProgress | None = None,
+    progress: _NativeProgress | None = None,
     output: str = "objects",
 ) -> dict[str, Any]:
     """Walk ``roots`` with the GIL released. ``files``: a list of FileInfo (``"objects"``),
@@ -67,22 +93,23 @@ def scan_files(
 
 def scan_write(
     roots: list[str],
-    options: ScanOptionsLike,
+    options: _ScanOptionsLike,
     fd: int,
     format: str,
     *,
-    progress: NativeProgress | None = None,
+    progress: _NativeProgress | None = None,
 ) -> dict[str, Any]:
     """Walk ``roots`` and write a row per file to descriptor ``fd`` from native buffers
     (``"paths"``, ``"json"``, ``"csv"`` or ``"table"``). Returns ``rows``, ``special``,
     ``errors``, ``entries_seen``, ``cancelled``."""
 
+@final
 class ScanStream:
     """Files as the walk finds them, in lists of FileInfo."""
 
-    def __init__(
-        self, roots: list[str], options: ScanOptionsLike, *, batch_size: int = 1024
-    ) -> None: ...
+    def __new__(
+        cls, roots: list[str], options: _ScanOptionsLike, *, batch_size: int = 1024
+    ) -> ScanStream: ...
     def __iter__(self) -> ScanStream: ...
     def __next__(self) -> list[FileInfo]: ...
     def take(self, timeout: float | None = None) -> list[FileInfo] | None: ...
@@ -114,7 +141,7 @@ def scan_tree(
     include_special: bool = False,
     sort: bool = False,
     threads: int | None = None,
-    progress: NativeProgress | None = None,
+    progress: _NativeProgress | None = None,
     columnar: bool = False,
     with_metadata: bool = True,
 ) -> dict[str, Any]:
@@ -129,7 +156,7 @@ def read_files(
     file not read (too large, not regular, or an error the caller will meet itself)."""
 
 #: (path, size, digest, error_type, message, changed, dev, ino, mtime_ns)
-HashRow = tuple[str, int, str | None, str | None, str | None, bool, int, int, int]
+_HashRow = tuple[str, int, str | None, str | None, str | None, bool, int, int, int]
 
 def algorithms() -> list[str]:
     """Names of the digest algorithms this build supports."""
@@ -141,8 +168,8 @@ def hash_paths(
     sizes: list[int] | None = None,
     head_tail: int | None = None,
     workers: int | None = None,
-    progress: NativeProgress | None = None,
-) -> list[HashRow]:
+    progress: _NativeProgress | None = None,
+) -> list[_HashRow]:
     """Hash files in parallel with the GIL released; rows in input order. ``head_tail=n``
     hashes only the first and last ``n`` bytes (and the size)."""
 
@@ -165,7 +192,7 @@ def hash_tree(
     sort: bool = False,
     head_tail: int | None = None,
     workers: int | None = None,
-    progress: NativeProgress | None = None,
+    progress: _NativeProgress | None = None,
 ) -> dict[str, Any]:
     """Scan and hash in one native job: ``rows`` (as hash_paths), ``relative``, ``errors``."""
 
@@ -176,10 +203,10 @@ DEFAULT_MAX_RATIO: float
 DEFAULT_MAX_ENTRIES: int
 
 #: (archive, target, entries, bytes, status, error_type, message)
-ExtractRow = tuple[str, str, int, int, str, str | None, str | None]
+_ExtractRow = tuple[str, str, int, int, str, str | None, str | None]
 #: (name, name_error, is_dir, is_symlink, size, compressed_size, method, crc32, mtime, mode,
 #:  encrypted)
-ZipEntryRow = tuple[str, str | None, bool, bool, int, int, str, int, int | None, int | None, bool]
+_ZipEntryRow = tuple[str, str | None, bool, bool, int, int, str, int, int | None, int | None, bool]
 
 def extract_archives(
     jobs: list[tuple[str, str]],
@@ -193,10 +220,10 @@ def extract_archives(
     max_ratio: float | None = None,
     max_entries: int | None = None,
     workers: int | None = None,
-    progress: NativeProgress | None = None,
-) -> list[ExtractRow]:
+    progress: _NativeProgress | None = None,
+) -> list[_ExtractRow]:
     """Extract ``(archive, target)`` pairs in parallel with the GIL released; one row per job,
     in order. Failures are per archive; Ctrl-C cancels and removes unfinished folders."""
 
-def list_zip(path: str) -> list[ZipEntryRow]:
+def list_zip(path: str) -> list[_ZipEntryRow]:
     """An archive's central directory; raises ArchiveError for an unreadable archive."""
