@@ -262,7 +262,7 @@ class ParallelProcessor(Generic[T, R]):
         callback = self._progress_callback
         raise_first = self.on_error == "raise"
         done = 0
-        with Reporter(self.progress, desc="Processing", unit="item") as reporter:
+        with Reporter(self.progress, desc="Processing", unit="item", total=total) as reporter:
             report = callback is not None or reporter.active
             for part in run.items:
                 if raise_first:
