@@ -14,6 +14,7 @@ Every file written here is written atomically (a temporary file in the same dire
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from .errors import MissingExtraError, SchemaError, TargetExistsError
+from .log import files_failed
 from .progress import ProgressArg, Reporter
 from .types import BatchResult, FileError
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["ResultAggregator", "aggregate", "aggregate_csv", "atomic_writer", "AggregateReport"]
 
 PathLike = str | os.PathLike[str]
+
+log = logging.getLogger(__name__)
 
 
 # --- atomic output ---------------------------------------------------------------------------
@@ -663,6 +667,7 @@ def merge_tables(tables: list[tuple[str, Any]], report: AggregateReport, *, sche
     import pyarrow as pa
 
     unified = _unify(tables, schema, dtype_conflict, report)
+    files_failed(log, report.failed)
     tables.clear()
     if unified:
         table = pa.concat_tables(

@@ -12,6 +12,7 @@ hasher for large files). Digests are lowercase hex and equal those of ``b3sum``,
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sqlite3
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from . import _core
 from .aggregate import atomic_writer
 from .errors import CacheError, ManifestError
+from .log import file_failed
 from .progress import ProgressArg, Reporter
 
 if TYPE_CHECKING:
@@ -42,6 +44,8 @@ __all__ = [
 
 ALGORITHMS: tuple[str, ...] = tuple(_core.algorithms())
 PathLike = str | os.PathLike[str]
+
+log = logging.getLogger(__name__)
 
 _SCAN_KEYS = {"include", "exclude", "extensions", "min_size", "max_size", "recursive",
               "max_depth", "skip_hidden", "follow_symlinks", "same_file_system",
@@ -156,6 +160,8 @@ def _rows_to_results(rows: list[tuple[Any, ...]], relative: list[str] | None = N
                      ) -> list[HashResult]:
     out = []
     for i, (path, size, digest, etype, msg, changed, _dev, _ino, _mt) in enumerate(rows):
+        if etype is not None:
+            file_failed(log, path, etype, msg)
         out.append(HashResult(path, size, digest, msg, etype, changed, False,
                               relative[i] if relative is not None else None))
     return out
@@ -276,6 +282,8 @@ def _hash_with_cache(dir_or_paths: Any, is_dir: bool, algorithm: str, filters: d
         fresh = []
         for i, row in zip(todo, rows):
             path, size, digest, etype, msg, changed, dev, ino, mtime_ns = row
+            if etype is not None:
+                file_failed(log, path, etype, msg)
             results[i] = HashResult(path, size, digest, msg, etype, changed, False, rels[i])
             if digest is not None and not changed:
                 fresh.append((dev, ino, size, mtime_ns, digest))
@@ -431,6 +439,8 @@ def duplicate_groups(paths: list[str], sizes: list[int], *, include_empty: bool,
     df = pd.DataFrame(rows, columns=["group", "size", "digest", "path", "hardlink_of"])
     df.attrs["reclaimable_bytes"] = reclaimable
     df.attrs["errors"] = errors
+    for path, error_type, message in errors:
+        file_failed(log, path, error_type, message)
     return df
 
 
