@@ -17,6 +17,37 @@ settings.register_profile("dev", max_examples=25, deadline=None,
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
+# --- no fork of a multi-threaded process ---------------------------------------------------------
+# Python 3.12+ warns when a process with threads forks (the child may deadlock on a lock another
+# thread held). CPython clears that warning when a filter turns it into an error, so
+# ``filterwarnings = error`` cannot catch it: the run fails here instead, naming the tests.
+
+_FORK_WARNING = "is multi-threaded, use of fork"
+#: ``-W`` for a subprocess: show that warning wherever it comes from (by default it is hidden
+#: outside ``__main__``)
+FORK_WARNINGS_SHOWN = "always:This process:DeprecationWarning"
+_FORKED: list[str] = []
+
+
+def pytest_warning_recorded(warning_message, when, nodeid, location) -> None:  # noqa: ANN001
+    if _FORK_WARNING in str(warning_message.message):
+        _FORKED.append(nodeid or f"({when})")
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001
+    if _FORKED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    if _FORKED:
+        terminalreporter.section("a multi-threaded process forked", red=True)
+        for nodeid in dict.fromkeys(_FORKED):
+            terminalreporter.write_line(nodeid)
+        terminalreporter.write_line("fork only from a process without threads: use forkserver "
+                                    "or spawn, or a fresh interpreter")
+
+
 def write(path: Path, data: bytes | str = b"") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
@@ -40,36 +71,77 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
-def run_unprivileged(fn, *args, uid: int = 65534, gid: int = 65534):
-    """Run ``fn(*args)`` in a forked child that dropped root, and return its result.
+#: Capabilities that let root ignore file modes. Dropping them (and keeping uid 0) makes
+#: permission bits apply to root as to any user, like ``setpriv --reuid=65534`` does, while the
+#: interpreter stays usable: pyenv's live under /root, which ``nobody`` may not enter.
+_DAC_CAPABILITIES = "-dac_override,-dac_read_search,-fowner"
 
-    CI runs as root, where permission bits block nothing. A forked child keeps the interpreter
-    and the already-loaded native module (no need to read root-only install paths), switches to
-    ``nobody`` and reports back through a pipe; exceptions are re-raised here.
+
+def unprivileged_prefix() -> list[str]:
+    """A command prefix under which file permission bits apply (empty when they already do).
+
+    CI runs as root, where permission bits block nothing; the prefix runs the command with
+    root's file-mode capabilities dropped (``setpriv --bounding-set``). Skips the test when
+    that is not possible here.
     """
-    import pickle
+    import shutil
+    import subprocess
 
     if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv (util-linux) to drop root's file-mode capabilities")
+    prefix = ["setpriv", f"--bounding-set={_DAC_CAPABILITIES}"]
+    probe = subprocess.run([*prefix, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot drop capabilities here: {probe.stderr.strip()}")
+    return prefix
+
+
+_CHILD = """
+import pickle, sys
+sys.path.insert(0, sys.argv[1])  # the tests folder: a test's helpers are imported by name
+with open(sys.argv[2], "rb") as f:
+    fn, args = pickle.load(f)
+try:
+    out = ("ok", fn(*args))
+except BaseException as exc:
+    out = ("err", exc)
+import cloudpickle
+with open(sys.argv[3], "wb") as f:
+    cloudpickle.dump(out, f)
+"""
+
+
+def run_unprivileged(fn, *args):
+    """Run ``fn(*args)`` in a fresh interpreter where file permission bits apply, and return
+    its result (exceptions are re-raised here).
+
+    A subprocess, not a fork: the test process has threads (the native pool, progress bars),
+    and forking a multi-threaded process can deadlock the child. ``fn`` travels with
+    cloudpickle, so a test's local function works.
+    """
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+
+    import cloudpickle
+
+    prefix = unprivileged_prefix()
+    if not prefix:
         return fn(*args)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        os.close(r)
-        try:
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-            payload = pickle.dumps(("ok", fn(*args)))
-        except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
-            payload = pickle.dumps(("err", exc))
-        with os.fdopen(w, "wb") as f:
-            f.write(payload)
-        os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        data = f.read()
-    os.waitpid(pid, 0)
-    status, value = pickle.loads(data)
+    with tempfile.TemporaryDirectory(prefix="pfp-unprivileged-") as tmp:
+        job, result = Path(tmp) / "job.pickle", Path(tmp) / "result.pickle"
+        job.write_bytes(cloudpickle.dumps((fn, args)))
+        proc = subprocess.run(
+            [*prefix, sys.executable, "-c", _CHILD, str(Path(__file__).parent), str(job),
+             str(result)],
+            capture_output=True, text=True, timeout=300,
+        )
+        if proc.returncode != 0 or not result.exists():
+            raise RuntimeError(f"the unprivileged check failed to run:\n{proc.stderr[-3000:]}")
+        status, value = pickle.loads(result.read_bytes())
     if status == "err":
         raise value
     return value

@@ -1,10 +1,12 @@
 """Shards on supervised worker processes: per-item timeouts, crash isolation, recycling.
 
 Workers start with ``forkserver`` on Linux (``spawn`` elsewhere, or ``start_method=``), so no
-process forks while native threads run. They never import the main script: the function
-travels by value (cloudpickle) when a worker could not import it, so a script without a main
-guard, ``python -c``, standard input and notebooks all work. A worker whose parent died exits
-at once, quietly.
+process forks while native threads run. ``start_method="fork"`` is honoured while this process
+has one thread; once it has more (the native pool, a progress bar's monitor, the user's own), a
+forked child could deadlock on a lock one of them held, so workers start with ``forkserver``.
+Workers never import the main script: the function travels by value (cloudpickle) when a
+worker could not import it, so a script without a main guard, ``python -c``, standard input
+and notebooks all work. A worker whose parent died exits at once, quietly.
 
 Each worker reports the item it is running in shared memory (index, start time) and sends its
 results at least every 0.1 s, so a stuck item's worker is killed and replaced, a worker that
@@ -211,10 +213,8 @@ class ProcessRunner(Runner):
     ) -> None:
         super().__init__()
         method = start_method or ("forkserver" if sys.platform.startswith("linux") else "spawn")
-        self.ctx: Any = multiprocessing.get_context(method)
-        if method == "forkserver":
-            # Workers fork from a server that already imported this module.
-            self.ctx.set_forkserver_preload([__name__])
+        self.ctx: Any = None
+        self._use(method)
         self.task = task
         self.workers = workers
         self.capacity = workers * 2
@@ -234,7 +234,20 @@ class ProcessRunner(Runner):
             return 64
         return max(1, min(512, total // (self.workers * 8) or 1))
 
+    def _use(self, method: str) -> None:
+        self.ctx = multiprocessing.get_context(method)
+        if method == "forkserver":
+            # Workers fork from a server that already imported this module.
+            self.ctx.set_forkserver_preload([__name__])
+
     def _spawn(self) -> _Worker:
+        if self.ctx.get_start_method() == "fork":
+            threads = threads_running()
+            if threads > 1:
+                log.warning("start_method='fork': this process runs %d threads and a forked "
+                            "worker could deadlock on a lock one of them holds; starting "
+                            "workers with forkserver instead", threads)
+                self._use("forkserver")
         parent, child = self.ctx.Pipe()
         state = self.ctx.RawArray("d", 3)
         state[0] = -1.0
@@ -415,6 +428,18 @@ class ProcessRunner(Runner):
                 w.proc.kill()
                 w.proc.join(timeout=1)
             w.conn.close()
+
+
+def threads_running() -> int:
+    """Threads of this process, native ones included (the OS's count where there is one)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return threading.active_count()
 
 
 def _exit_description(code: int | None) -> str:
