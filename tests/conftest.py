@@ -163,3 +163,28 @@ def open_tmp():
             for name in dirs:
                 os.chmod(os.path.join(d, name), 0o755)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def full_dir(tmp_path: Path):
+    """A folder on a file system with no space left (a 64 KiB tmpfs, filled), for outputs
+    that must fail to be written. Skips where mounting is not permitted."""
+    import subprocess
+
+    mount = tmp_path / "full"
+    mount.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {res.stderr.strip()}")
+    try:
+        with open(mount / "filler", "wb", buffering=0) as f:
+            try:
+                while f.write(b"\0" * 4096):
+                    pass
+            except OSError:
+                pass
+        yield mount
+    finally:
+        if subprocess.run(["umount", str(mount)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount)], capture_output=True)

@@ -1,5 +1,6 @@
 """Logging: one WARNING per failed item in every mode, records from process and Dask workers
-reach the parent's handlers, retries at INFO, timings at DEBUG."""
+reach the parent's handlers, retries at INFO, timings at DEBUG, the CLI's flags and log file,
+and job files' ``logging:`` section."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import write
-from parallel_file_processor import FileScanner, ParallelProcessor, hash_files
+from conftest import unprivileged_prefix, write
+from parallel_file_processor import ConfigError, FileScanner, ParallelProcessor, hash_files
+from parallel_file_processor.config import parse_job
 from parallel_file_processor.engine import FileProcessor
 
 PKG = "parallel_file_processor"
@@ -148,7 +150,7 @@ def test_native_jobs_log_their_failed_files(tmp_path: Path,
 def dask_client():
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(processes=True, n_workers=1, threads_per_worker=2,
-                                       dashboard_address=None)
+                                       dashboard_address=":0")
     client = distributed.Client(cluster, set_as_default=False)
     client.wait_for_workers(1, timeout=60)
     yield client
@@ -179,3 +181,94 @@ def test_records_of_the_users_function_on_dask_workers_reach_the_client(
     assert sorted(r.getMessage().split(" in pid")[0] for r in got) == [
         f"looked at {i}" for i in range(3)]
     assert os.getpid() not in {int(r.getMessage().rsplit(" ", 1)[1]) for r in got}
+
+
+# --- the CLI and job files ----------------------------------------------------------------------
+
+
+def pfp(*args: str, prefix: list[str] | None = None, cwd: Path | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*(prefix or []), sys.executable, "-m", "parallel_file_processor",
+                           *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_hash_log_file_gets_the_unreadable_file(open_tmp: Path) -> None:
+    data = open_tmp / "data"
+    write(data / "ok.txt", "fine")
+    secret = write(data / "secret.txt", "hidden")
+    os.chmod(secret, 0o000)
+    log = open_tmp / "logs" / "pfp.log"
+    res = pfp("hash", str(data), "--log-file", str(log), prefix=unprivileged_prefix())
+    assert res.returncode == 1, res.stderr
+    lines = log.read_text().splitlines()
+    [warning] = [line for line in lines if " WARNING " in line]
+    assert " WARNING parallel_file_processor.hash [MainProcess " in warning, warning
+    assert warning.endswith(f": {secret}: PermissionError: Permission denied (os error 13)")
+    assert any("1 failed" in line and " INFO " in line for line in lines), lines
+    # The terminal's output is as without the flag: the capped error list and the summary.
+    assert f"error: {secret}: Permission denied" in res.stderr
+    assert "2 hashed" not in res.stderr and "1 hashed, 1 failed" in res.stderr
+
+
+def test_verbose_quiet_and_log_file_on_every_subcommand() -> None:
+    from parallel_file_processor.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")  # noqa: SLF001
+    for name, command in sub.choices.items():
+        options = {o for a in command._actions for o in a.option_strings}  # noqa: SLF001
+        assert {"-v", "--verbose", "-q", "--quiet", "--log-file"} <= options, name
+
+
+def test_verbose_shows_failures_as_they_happen_quiet_shows_only_problems(tmp_path: Path) -> None:
+    write(tmp_path / "mods" / "jobfn.py",
+          "import logging\n"
+          "def f(info):\n"
+          "    logging.getLogger('jobfn').info('saw %s', info.path.name)\n"
+          "    if info.path.name == 'bad.txt':\n        raise ValueError('bad file')\n"
+          "    return 1\n")
+    for name in ("a.txt", "bad.txt"):
+        write(tmp_path / "data" / name, name)
+    func = f"{tmp_path / 'mods' / 'jobfn.py'}:f"
+    loud = pfp("process", str(tmp_path / "data"), "--func", func, "-v", "--mode",
+               "process_pool")
+    assert loud.returncode == 1
+    assert f"pfp: WARNING: {tmp_path / 'data' / 'bad.txt'}: ValueError: bad file" in loud.stderr
+    assert "pfp: INFO: saw a.txt" in loud.stderr  # the function's own record, from a worker
+    quiet = pfp("process", str(tmp_path / "data"), "--func", func, "-q", "--json")
+    assert quiet.returncode == 1 and len(quiet.stdout.splitlines()) == 2
+    assert quiet.stderr.splitlines() == [
+        f"error: {tmp_path / 'data' / 'bad.txt'}: ValueError: bad file"]
+    debug = pfp("process", str(tmp_path / "data"), "--func", func, "-vv")
+    assert "pfp: DEBUG: " in debug.stderr and "items in" in debug.stderr
+
+
+def test_job_file_logging_section(tmp_path: Path) -> None:
+    write(tmp_path / "data" / "a.csv", "x\n1\n")
+    write(tmp_path / "data" / "b.csv", "x\n\"unclosed\n")
+    job = write(tmp_path / "job.yaml",
+                "scan: {directory: data/}\n"
+                "processing: {processor: csv_stats}\n"
+                "logging: {file: logs/run.log, level: INFO}\n")
+    res = pfp("run", str(job), "--no-progress")
+    assert res.returncode == 1, res.stderr
+    text = (tmp_path / "logs" / "run.log").read_text()
+    assert "WARNING parallel_file_processor.job" in text and "b.csv: ParserError" in text
+    assert "job: 1 of 2 files processed, 1 failed" in text
+    cli_log = tmp_path / "cli.log"
+    pfp("run", str(job), "--log-file", str(cli_log))  # the command line's file wins
+    assert "b.csv: ParserError" in cli_log.read_text()
+    assert text == (tmp_path / "logs" / "run.log").read_text()
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"level": "loud", "file": "x.log"},
+     "logging.level: expected one of debug, info, warning, error, critical, got 'loud'"),
+    ({"file": ""}, "logging.file: expected a non-empty string, got ''"),
+    ({"level": "debug"}, "logging.level: applies to logging.file, which is not set"),
+    ({"fil": "x.log"}, "logging.fil: unknown key (expected one of: file, level)"),
+])
+def test_job_file_logging_is_validated(section: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_job({"scan": {"directory": "d"}, "logging": section})
+    assert message in str(info.value)

@@ -56,7 +56,11 @@ def atomic_writer(
     if target.exists() and not overwrite:
         raise TargetExistsError(f"{target} exists; pass overwrite=True to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        _name(exc, target)
+        raise
     try:
         binary = "b" in mode
         with os.fdopen(
@@ -66,9 +70,17 @@ def atomic_writer(
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
+    except OSError as exc:  # a full disk names no file: name the one being written
+        Path(tmp).unlink(missing_ok=True)
+        _name(exc, target)
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _name(exc: OSError, target: Path) -> None:
+    exc.filename, exc.filename2 = os.fspath(target), None
 
 
 def write_frame(

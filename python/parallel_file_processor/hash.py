@@ -12,6 +12,7 @@ hasher for large files). Digests are lowercase hex and equal those of ``b3sum``,
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -125,9 +126,9 @@ class _Cache:
                 "digest TEXT NOT NULL, PRIMARY KEY (algorithm, dev, ino))")
             self.db.execute("SELECT count(*) FROM digests").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise CacheError(
+            raise _cache_error(
                 f"hash cache {self.path} is unusable ({exc}); delete it or pass "
-                "rebuild_cache=True") from None
+                "rebuild_cache=True", exc) from None
 
     def load(self, algorithm: str) -> dict[tuple[int, int], tuple[int, int, str]]:
         try:
@@ -141,16 +142,27 @@ class _Cache:
 
     def store(self, algorithm: str, rows: list[tuple[int, int, int, int, str]]) -> None:
         # Batches of 10,000 rows per transaction: a run interrupted midway keeps what it stored.
-        for start in range(0, len(rows), 10_000):
-            batch = rows[start:start + 10_000]
-            self.db.execute("BEGIN")
-            self.db.executemany(
-                "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?)",
-                [(algorithm, *r) for r in batch])
-            self.db.execute("COMMIT")
+        try:
+            for start in range(0, len(rows), 10_000):
+                batch = rows[start:start + 10_000]
+                self.db.execute("BEGIN")
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?)",
+                    [(algorithm, *r) for r in batch])
+                self.db.execute("COMMIT")
+        except sqlite3.Error as exc:  # sqlite names no file: name the cache
+            raise _cache_error(f"hash cache {self.path}: cannot store digests ({exc})",
+                               exc) from None
 
     def close(self) -> None:
         self.db.close()
+
+
+def _cache_error(message: str, exc: sqlite3.Error) -> CacheError:
+    """A full disk keeps its errno, so the CLI reports an output that could not be written."""
+    error = CacheError(message)
+    error.errno = errno.ENOSPC if "full" in str(exc) else None
+    return error
 
 
 # --- hashing ---------------------------------------------------------------------------------

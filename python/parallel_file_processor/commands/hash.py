@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._output import add_format_options, progress_enabled, report_errors, write_frame
+from ._output import add_format_options, note, progress_enabled, report_errors, write_frame
 from .scan import add_filter_options, add_scheduler_option, filter_kwargs, scheduler_client
 
 ALGOS = ["blake3", "sha256", "sha1", "md5", "xxh3_64", "xxh3_128", "crc32c"]
@@ -47,7 +47,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="default: guessed from the manifest's name or digest length")
     v.add_argument("--base", type=Path, default=None,
                    help="directory the paths are relative to (default: the manifest's)")
-    v.add_argument("--quiet", action="store_true", help="print only problems")
     add_format_options(v)
     v.set_defaults(func=run_verify)
 
@@ -75,10 +74,10 @@ def run_hash(args: argparse.Namespace) -> int:
     report_errors([f"{p}: {e}" for p, e in zip(failed["path"], failed["error"])])
     if args.manifest is not None:
         write_manifest(source, args.manifest, algorithm=args.algo, workers=args.jobs, **filters)
-        print(f"wrote {args.manifest}", file=sys.stderr)
+        note(args, f"wrote {args.manifest}")
     changed = int(df["changed"].sum())
-    print(f"{len(df) - len(failed)} hashed, {len(failed)} failed, {changed} changed while read",
-          file=sys.stderr)
+    note(args, f"{len(df) - len(failed)} hashed, {len(failed)} failed, {changed} changed "
+               "while read")
     return 1 if len(failed) or changed else 0
 
 
@@ -91,8 +90,8 @@ def run_dupes(args: argparse.Namespace) -> int:
                          client=scheduler_client(args), **_filters(args))
     write_frame(df, args.format)
     groups = df["group"].nunique() if len(df) else 0
-    print(f"{groups} groups, {len(df)} files, {df.attrs['reclaimable_bytes']} bytes reclaimable",
-          file=sys.stderr)
+    note(args, f"{groups} groups, {len(df)} files, {df.attrs['reclaimable_bytes']} bytes "
+               "reclaimable")
     errors = df.attrs.get("errors", [])
     report_errors([f"{p}: {t}: {m}" for p, t, m in errors])
     return 1 if errors else 0
@@ -113,6 +112,6 @@ def run_verify(args: argparse.Namespace) -> int:
     for lineno, text in res.malformed:
         print(f"{args.manifest}:{lineno}: malformed line: {text[:80]!r}", file=sys.stderr)
     s = res.summary()
-    print(f"{s['ok']} OK, {s['failed']} FAILED, {s['missing']} MISSING, {s['errors']} unreadable,"
-          f" {s['malformed_lines']} malformed lines ({res.algorithm})", file=sys.stderr)
+    note(args, f"{s['ok']} OK, {s['failed']} FAILED, {s['missing']} MISSING, {s['errors']} "
+               f"unreadable, {s['malformed_lines']} malformed lines ({res.algorithm})")
     return 0 if res.all_ok else 1

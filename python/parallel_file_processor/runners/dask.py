@@ -15,7 +15,6 @@ import logging
 import os
 import pickle
 import queue
-import sys
 import threading
 import time
 import uuid
@@ -86,14 +85,12 @@ def dashboard_link(client: Any) -> str | None:
 
 
 def cli_client(address: str | None) -> Any:
-    """For ``--scheduler ADDRESS``: a connected client (its dashboard link printed to stderr),
-    or None without an address."""
+    """For ``--scheduler ADDRESS``: a connected client, or None without an address."""
     if not address:
         return None
     client = get_client(address)
-    link = dashboard_link(client)
-    if link:
-        print(f"dashboard: {link}", file=sys.stderr)
+    log.info("connected to the Dask scheduler at %s (dashboard: %s)", address,
+             dashboard_link(client) or "none")
     return client
 
 
