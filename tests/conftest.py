@@ -18,34 +18,39 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 # --- no fork of a multi-threaded process ---------------------------------------------------------
-# Python 3.12+ warns when a process with threads forks (the child may deadlock on a lock another
-# thread held). CPython clears that warning when a filter turns it into an error, so
-# ``filterwarnings = error`` cannot catch it: the run fails here instead, naming the tests.
+# A child forked from a process with threads may wait forever on a lock another thread held
+# (Python 3.12+ warns, but clears the warning when a filter makes it an error, so
+# ``filterwarnings = error`` cannot catch it). Every fork in the test process is checked instead,
+# on every Python: a test that forks while threads run fails.
 
-_FORK_WARNING = "is multi-threaded, use of fork"
 #: ``-W`` for a subprocess: show that warning wherever it comes from (by default it is hidden
 #: outside ``__main__``)
 FORK_WARNINGS_SHOWN = "always:This process:DeprecationWarning"
-_FORKED: list[str] = []
+_forks_with_threads: list[int] = []
+_plain_fork = os.fork
 
 
-def pytest_warning_recorded(warning_message, when, nodeid, location) -> None:  # noqa: ANN001
-    if _FORK_WARNING in str(warning_message.message):
-        _FORKED.append(nodeid or f"({when})")
+def _checked_fork() -> int:
+    from parallel_file_processor.runners.processes import threads_running
+
+    threads = threads_running()
+    pid = _plain_fork()
+    if pid and threads > 1:
+        _forks_with_threads.append(threads)
+    return pid
 
 
-def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001
-    if _FORKED:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+os.fork = _checked_fork
 
 
-def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
-    if _FORKED:
-        terminalreporter.section("a multi-threaded process forked", red=True)
-        for nodeid in dict.fromkeys(_FORKED):
-            terminalreporter.write_line(nodeid)
-        terminalreporter.write_line("fork only from a process without threads: use forkserver "
-                                    "or spawn, or a fresh interpreter")
+@pytest.fixture(autouse=True)
+def _no_fork_with_threads():
+    _forks_with_threads.clear()
+    yield
+    if _forks_with_threads:
+        pytest.fail(f"this test forked a process running {max(_forks_with_threads)} threads: "
+                    "the child may deadlock; use forkserver or spawn, or a fresh interpreter",
+                    pytrace=False)
 
 
 def write(path: Path, data: bytes | str = b"") -> Path:
@@ -100,7 +105,7 @@ def unprivileged_prefix() -> list[str]:
 
 _CHILD = """
 import pickle, sys
-sys.path.insert(0, sys.argv[1])  # the tests folder: a test's helpers are imported by name
+sys.path.insert(0, sys.argv[1])  # the tests folder: functions of test modules import by name
 with open(sys.argv[2], "rb") as f:
     fn, args = pickle.load(f)
 try:

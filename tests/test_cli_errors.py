@@ -5,6 +5,7 @@ run as given, 130 interrupted. Run as users run them: subprocesses."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -167,3 +168,23 @@ def test_an_existing_output_is_a_usage_error(data: Path, tmp_path: Path) -> None
     assert res.returncode == 2
     assert one_error_line(res) == (
         f"pfp aggregate: error: {out} exists; pass overwrite=True to replace it")
+
+
+def test_ctrl_c_is_one_line_and_130(data: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    slow = write(tmp_path / "slow.py", "import time\ndef f(info):\n    time.sleep(0.05)\n"
+                                       "    return 1\n")
+    proc = subprocess.Popen([sys.executable, "-m", "parallel_file_processor", "process",
+                             str(data), "--func", f"{slow}:f", "-j", "2", "--log-file",
+                             str(tmp_path / "run.log")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    res = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    line = one_error_line(res)
+    assert re.fullmatch(r"pfp process: interrupted \(\d+ items finished, \d+ cancelled\)", line)
+    assert line in (tmp_path / "run.log").read_text()
