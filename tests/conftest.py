@@ -17,6 +17,42 @@ settings.register_profile("dev", max_examples=25, deadline=None,
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
+# --- no fork of a multi-threaded process ---------------------------------------------------------
+# A child forked from a process with threads may wait forever on a lock another thread held
+# (Python 3.12+ warns, but clears the warning when a filter makes it an error, so
+# ``filterwarnings = error`` cannot catch it). Every fork in the test process is checked instead,
+# on every Python: a test that forks while threads run fails.
+
+#: ``-W`` for a subprocess: show that warning wherever it comes from (by default it is hidden
+#: outside ``__main__``)
+FORK_WARNINGS_SHOWN = "always:This process:DeprecationWarning"
+_forks_with_threads: list[int] = []
+_plain_fork = os.fork
+
+
+def _checked_fork() -> int:
+    from parallel_file_processor.runners.processes import threads_running
+
+    threads = threads_running()
+    pid = _plain_fork()
+    if pid and threads > 1:
+        _forks_with_threads.append(threads)
+    return pid
+
+
+os.fork = _checked_fork
+
+
+@pytest.fixture(autouse=True)
+def _no_fork_with_threads():
+    _forks_with_threads.clear()
+    yield
+    if _forks_with_threads:
+        pytest.fail(f"this test forked a process running {max(_forks_with_threads)} threads: "
+                    "the child may deadlock; use forkserver or spawn, or a fresh interpreter",
+                    pytrace=False)
+
+
 def write(path: Path, data: bytes | str = b"") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
@@ -40,36 +76,77 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
-def run_unprivileged(fn, *args, uid: int = 65534, gid: int = 65534):
-    """Run ``fn(*args)`` in a forked child that dropped root, and return its result.
+#: Capabilities that let root ignore file modes. Dropping them (and keeping uid 0) makes
+#: permission bits apply to root as to any user, like ``setpriv --reuid=65534`` does, while the
+#: interpreter stays usable: pyenv's live under /root, which ``nobody`` may not enter.
+_DAC_CAPABILITIES = "-dac_override,-dac_read_search,-fowner"
 
-    CI runs as root, where permission bits block nothing. A forked child keeps the interpreter
-    and the already-loaded native module (no need to read root-only install paths), switches to
-    ``nobody`` and reports back through a pipe; exceptions are re-raised here.
+
+def unprivileged_prefix() -> list[str]:
+    """A command prefix under which file permission bits apply (empty when they already do).
+
+    CI runs as root, where permission bits block nothing; the prefix runs the command with
+    root's file-mode capabilities dropped (``setpriv --bounding-set``). Skips the test when
+    that is not possible here.
     """
-    import pickle
+    import shutil
+    import subprocess
 
     if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv (util-linux) to drop root's file-mode capabilities")
+    prefix = ["setpriv", f"--bounding-set={_DAC_CAPABILITIES}"]
+    probe = subprocess.run([*prefix, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot drop capabilities here: {probe.stderr.strip()}")
+    return prefix
+
+
+_CHILD = """
+import pickle, sys
+sys.path.insert(0, sys.argv[1])  # the tests folder: functions of test modules import by name
+with open(sys.argv[2], "rb") as f:
+    fn, args = pickle.load(f)
+try:
+    out = ("ok", fn(*args))
+except BaseException as exc:
+    out = ("err", exc)
+import cloudpickle
+with open(sys.argv[3], "wb") as f:
+    cloudpickle.dump(out, f)
+"""
+
+
+def run_unprivileged(fn, *args):
+    """Run ``fn(*args)`` in a fresh interpreter where file permission bits apply, and return
+    its result (exceptions are re-raised here).
+
+    A subprocess, not a fork: the test process has threads (the native pool, progress bars),
+    and forking a multi-threaded process can deadlock the child. ``fn`` travels with
+    cloudpickle, so a test's local function works.
+    """
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+
+    import cloudpickle
+
+    prefix = unprivileged_prefix()
+    if not prefix:
         return fn(*args)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        os.close(r)
-        try:
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-            payload = pickle.dumps(("ok", fn(*args)))
-        except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
-            payload = pickle.dumps(("err", exc))
-        with os.fdopen(w, "wb") as f:
-            f.write(payload)
-        os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        data = f.read()
-    os.waitpid(pid, 0)
-    status, value = pickle.loads(data)
+    with tempfile.TemporaryDirectory(prefix="pfp-unprivileged-") as tmp:
+        job, result = Path(tmp) / "job.pickle", Path(tmp) / "result.pickle"
+        job.write_bytes(cloudpickle.dumps((fn, args)))
+        proc = subprocess.run(
+            [*prefix, sys.executable, "-c", _CHILD, str(Path(__file__).parent), str(job),
+             str(result)],
+            capture_output=True, text=True, timeout=300,
+        )
+        if proc.returncode != 0 or not result.exists():
+            raise RuntimeError(f"the unprivileged check failed to run:\n{proc.stderr[-3000:]}")
+        status, value = pickle.loads(result.read_bytes())
     if status == "err":
         raise value
     return value
@@ -91,3 +168,28 @@ def open_tmp():
             for name in dirs:
                 os.chmod(os.path.join(d, name), 0o755)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def full_dir(tmp_path: Path):
+    """A folder on a file system with no space left (a 64 KiB tmpfs, filled), for outputs
+    that must fail to be written. Skips where mounting is not permitted."""
+    import subprocess
+
+    mount = tmp_path / "full"
+    mount.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {res.stderr.strip()}")
+    try:
+        with open(mount / "filler", "wb", buffering=0) as f:
+            try:
+                while f.write(b"\0" * 4096):
+                    pass
+            except OSError:
+                pass
+        yield mount
+    finally:
+        if subprocess.run(["umount", str(mount)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount)], capture_output=True)

@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import write
+from conftest import FORK_WARNINGS_SHOWN, write
 from hypothesis import given
 from hypothesis import strategies as st
 from parallel_file_processor import (
@@ -395,7 +395,11 @@ def test_progress_is_reported_from_the_calling_thread_only() -> None:
 def test_existing_executors_are_used() -> None:
     with ThreadPoolExecutor(2) as ex:
         r1 = ParallelProcessor(square, executor=ex).process(range(20))
-    with ProcessPoolExecutor(2) as ex:
+    # Not the platform default (fork before 3.14): this process has threads, and a child forked
+    # from it could deadlock.
+    import multiprocessing
+
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as ex:
         r2 = ParallelProcessor(square, executor=ex).process(range(20))
     assert r1.successful_results() == r2.successful_results() == [x * x for x in range(20)]
 
@@ -468,9 +472,31 @@ def test_workers_that_cannot_start_give_a_clear_error_not_a_loop() -> None:
         pp = ParallelProcessor(f, "process_pool", start_method="fork")
         print("fork:", pp.process(range(10)).successful)
     """)
-    res = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run([sys.executable, "-W", FORK_WARNINGS_SHOWN, "-"], input=code,
+                         capture_output=True, text=True, timeout=120)
+    assert "is multi-threaded, use of fork" not in res.stderr  # Python 3.12+ warns
     assert "spawn: 10" in res.stdout, res.stderr[-2000:]
     assert "clear error: the initializer failed in a worker process: RuntimeError: no model file" \
         in res.stdout, res.stderr[-2000:]
     assert "fork: 10" in res.stdout
+
+
+def test_fork_is_not_used_once_this_process_has_threads() -> None:
+    # start_method="fork" after the native pool started its threads: the workers start with
+    # forkserver instead (a WARNING says so), and nothing forks a multi-threaded process.
+    code = textwrap.dedent("""
+        import logging, sys
+        logging.basicConfig(stream=sys.stdout, format="%(levelname)s %(message)s")
+        from parallel_file_processor import ParallelProcessor, hash_files
+        hash_files([sys.executable])
+        def f(x):
+            return x * 2
+        pp = ParallelProcessor(f, "process_pool", max_workers=2, start_method="fork")
+        print("results:", pp.process(range(10)).successful_results())
+    """)
+    res = subprocess.run([sys.executable, "-W", FORK_WARNINGS_SHOWN, "-"], input=code,
+                         capture_output=True, text=True, timeout=120)
+    assert "is multi-threaded, use of fork" not in res.stderr  # Python 3.12+ warns
+    assert f"results: {[2 * x for x in range(10)]}" in res.stdout, res.stderr[-2000:]
+    assert "WARNING start_method='fork': this process runs" in res.stdout
+    assert "starting workers with forkserver instead" in res.stdout

@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import textwrap
 import threading
 from collections import defaultdict
 from pathlib import Path
@@ -379,23 +380,36 @@ def test_cli_hash_dupes_verify(tmp_path: Path) -> None:
 
 
 def test_native_jobs_work_in_a_forked_child(tmp_path: Path) -> None:
-    # The parent has used the native thread pool; a fork()ed child (multiprocessing's default
-    # start method on Linux before 3.14) must still be able to hash and scan.
-    import multiprocessing
-
+    # multiprocessing's default start method on Linux before Python 3.14 is fork: a child
+    # forked after the parent used the native pool must build a pool of its own, and hash and
+    # scan. This forks a process whose only other threads are that idle pool (the case under
+    # test), in a fresh interpreter: never the test process, whose other threads could hold a
+    # lock the child then waits for forever.
     files = [write(tmp_path / f"{i}", str(i)) for i in range(20)]
-    hash_files(files, "sha256")
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(2) as pool:
-        digests = pool.map(_child_hash, [[str(f)] for f in files], chunksize=5)
-    assert digests == [hashlib.sha256(str(i).encode()).hexdigest() for i in range(20)]
+    code = textwrap.dedent("""
+        import multiprocessing, sys, warnings
+        from pathlib import Path
+        from parallel_file_processor import hash_files, scan
 
+        def child_hash(paths):
+            scan(Path(paths[0]).parent)
+            return hash_files(paths, "sha256")[0].digest
 
-def _child_hash(paths: list[str]) -> str | None:
-    from parallel_file_processor import scan
-
-    scan(Path(paths[0]).parent)
-    return hash_files(paths, "sha256")[0].digest
+        if __name__ == "__main__":
+            files = sys.argv[1:]
+            hash_files(files, "sha256")
+            with warnings.catch_warnings():
+                # Python 3.12+ warns that this process has threads: the pool's, on purpose.
+                warnings.filterwarnings("ignore", "This process", DeprecationWarning)
+                with multiprocessing.get_context("fork").Pool(2) as pool:
+                    print(pool.map(child_hash, [[f] for f in files], chunksize=5))
+    """)
+    script = write(tmp_path / "forked.py", code)
+    res = subprocess.run([sys.executable, str(script), *map(str, files)], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == str([hashlib.sha256(str(i).encode()).hexdigest()
+                                      for i in range(20)])
 
 
 def test_symbolic_links_are_never_copies(tmp_path: Path) -> None:

@@ -18,24 +18,27 @@ from typing import TYPE_CHECKING, Any
 # ``scan`` and ``aggregate`` are both functions and submodules. Importing a submodule binds its
 # name on the package, so once anything had imported ``.scan`` a lazy ``scan`` would resolve to
 # the module; binding the functions now (a few ms) keeps ``from ... import scan`` a function.
-from .aggregate import aggregate
-from .errors import (
-    ArchiveError,
-    CacheError,
-    ConfigError,
-    ManifestError,
-    MissingExtraError,
-    PatternError,
-    PFPError,
-    RootNotADirectoryError,
-    SchemaError,
-    TargetExistsError,
-    UnsafeArchiveError,
-    WorkerCrashed,
-    ZipBombError,
-)
-from .scan import scan
-from .types import BatchResult, FileError, FileInfo, ProcessingMode, ProcessingResult, Status
+from .aggregate import aggregate as aggregate
+from .errors import ArchiveError as ArchiveError
+from .errors import CacheError as CacheError
+from .errors import ConfigError as ConfigError
+from .errors import ManifestError as ManifestError
+from .errors import MissingExtraError as MissingExtraError
+from .errors import PatternError as PatternError
+from .errors import PFPError as PFPError
+from .errors import RootNotADirectoryError as RootNotADirectoryError
+from .errors import SchemaError as SchemaError
+from .errors import TargetExistsError as TargetExistsError
+from .errors import UnsafeArchiveError as UnsafeArchiveError
+from .errors import WorkerCrashed as WorkerCrashed
+from .errors import ZipBombError as ZipBombError
+from .scan import scan as scan
+from .types import BatchResult as BatchResult
+from .types import FileError as FileError
+from .types import FileInfo as FileInfo
+from .types import ProcessingMode as ProcessingMode
+from .types import ProcessingResult as ProcessingResult
+from .types import Status as Status
 
 __version__ = "0.1.0"
 
@@ -109,25 +112,29 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
+# Type checkers do not run ``__getattr__``: they see every lazy name here, each re-exported
+# explicitly (``X as X``), so ``mypy --strict`` accepts ``from parallel_file_processor import
+# hash_files``. At run time this block is skipped and the names load on first use.
 if TYPE_CHECKING:
-    from .aggregate import ResultAggregator, aggregate, aggregate_csv
-    from .engine import BatchInterrupted, FileProcessor, ParallelProcessor
-    from .extract import (
-        ArchiveResult,
-        ZipEntry,
-        extract_all_zips,
-        extract_zips,
-        list_zip,
-        zip_frame,
-    )
-    from .hash import (
-        HashResult,
-        VerifyResult,
-        find_duplicates,
-        hash_files,
-        hash_frame,
-        verify_manifest,
-        write_manifest,
-    )
-    from .progress import ProgressTracker
-    from .scan import FileScanner, ScanResult, scan, scan_frame
+    from .aggregate import ResultAggregator as ResultAggregator
+    from .aggregate import aggregate_csv as aggregate_csv
+    from .engine import BatchInterrupted as BatchInterrupted
+    from .engine import FileProcessor as FileProcessor
+    from .engine import ParallelProcessor as ParallelProcessor
+    from .extract import ArchiveResult as ArchiveResult
+    from .extract import ZipEntry as ZipEntry
+    from .extract import extract_all_zips as extract_all_zips
+    from .extract import extract_zips as extract_zips
+    from .extract import list_zip as list_zip
+    from .extract import zip_frame as zip_frame
+    from .hash import HashResult as HashResult
+    from .hash import VerifyResult as VerifyResult
+    from .hash import find_duplicates as find_duplicates
+    from .hash import hash_files as hash_files
+    from .hash import hash_frame as hash_frame
+    from .hash import verify_manifest as verify_manifest
+    from .hash import write_manifest as write_manifest
+    from .progress import ProgressTracker as ProgressTracker
+    from .scan import FileScanner as FileScanner
+    from .scan import ScanResult as ScanResult
+    from .scan import scan_frame as scan_frame

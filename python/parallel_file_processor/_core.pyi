@@ -3,16 +3,45 @@
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, final
+
+from typing_extensions import disjoint_base
+
+from .options import ScanOptions
+
+__all__ = [
+    "__version__",
+    "FileInfo",
+    "scan_files",
+    "scan_write",
+    "ScanStream",
+    "read_files",
+    "hash_paths",
+    "hash_scan",
+    "HashResult",
+    "write_hash_rows",
+    "find_duplicates",
+    "algorithms",
+    "extract_archives",
+    "list_zip",
+    "DEFAULT_MAX_TOTAL_SIZE",
+    "DEFAULT_MAX_RATIO",
+    "DEFAULT_MAX_ENTRIES",
+    "read_sheets",
+]
 
 __version__: str
 
+# The aliases below exist only for type checkers: private names, so stubtest does not look
+# for them in the module.
+
 #: ``progress(items_done, items_total, bytes_done, bytes_total)``, called on the calling thread.
-NativeProgress = Callable[[int, int, int, int], Any]
+_NativeProgress = Callable[[int, int, int, int], Any]
 
-#: ``options.ScanOptions`` (read field by field by the native scanner)
-ScanOptionsLike = Any
+#: what the native scanner reads field by field
+_ScanOptionsLike = ScanOptions
 
+@disjoint_base
 class FileInfo:
     """File metadata container (the seed's fields), able to read its file."""
 
@@ -20,14 +49,14 @@ class FileInfo:
     size_bytes: int
     modified_time: float
     extension: str
-    def __init__(
-        self,
+    def __new__(
+        cls,
         path: str | os.PathLike[str],
         size_bytes: int,
         modified_time: float,
         extension: str,
         relative_path: str | None = None,
-    ) -> None: ...
+    ) -> FileInfo: ...
     @property
     def path(self) -> Path: ...
     @path.setter
@@ -50,15 +79,15 @@ class FileInfo:
         cls, path: str | os.PathLike[str], base_path: str | os.PathLike[str] | None = None
     ) -> FileInfo: ...
     def __fspath__(self) -> str: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
     def __reduce__(self) -> tuple[Any, ...]: ...
 
 def scan_files(
     roots: list[str],
-    options: ScanOptionsLike,
+    options: _ScanOptionsLike,
     *,
-    progress: NativeProgress | None = None,
+    progress: _NativeProgress | None = None,
     output: str = "objects",
 ) -> dict[str, Any]:
     """Walk ``roots`` with the GIL released. ``files``: a list of FileInfo (``"objects"``),
@@ -68,28 +97,29 @@ def scan_files(
 
 def scan_write(
     roots: list[str],
-    options: ScanOptionsLike,
+    options: _ScanOptionsLike,
     fd: int,
     format: str,
     *,
-    progress: NativeProgress | None = None,
+    progress: _NativeProgress | None = None,
 ) -> dict[str, Any]:
     """Walk ``roots`` and write a row per file to descriptor ``fd`` from native buffers
     (``"paths"``, ``"json"``, ``"csv"`` or ``"table"``). Returns ``rows``, ``special``,
     ``errors``, ``entries_seen``, ``cancelled``."""
 
+@final
 class ScanStream:
     """Files as the walk finds them, in lists of FileInfo."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         roots: list[str],
-        options: ScanOptionsLike,
+        options: _ScanOptionsLike,
         *,
         batch_size: int = 1024,
         read_ahead: int | None = None,
         read_budget: int = ...,
-    ) -> None: ...
+    ) -> ScanStream: ...
     def __iter__(self) -> ScanStream: ...
     def __next__(self) -> list[FileInfo]: ...
     def take(self, timeout: float | None = None) -> list[FileInfo] | None: ...
@@ -112,7 +142,7 @@ def read_files(
     file not read (too large, not regular, or an error the caller will meet itself)."""
 
 #: (path, size, digest, error_type, message, changed, dev, ino, mtime_ns)
-HashRow = tuple[str, int, str | None, str | None, str | None, bool, int, int, int]
+_HashRow = tuple[str, int, str | None, str | None, str | None, bool, int, int, int]
 
 def algorithms() -> list[str]:
     """Names of the digest algorithms this build supports."""
@@ -124,45 +154,26 @@ def hash_paths(
     sizes: list[int] | None = None,
     head_tail: int | None = None,
     workers: int | None = None,
-    progress: NativeProgress | None = None,
+    progress: _NativeProgress | None = None,
     results: bool = False,
 ) -> Any:
-    """Hash files in parallel with the GIL released; rows (or HashResult objects with
+    """Hash files in parallel with the GIL released; rows (HashResult objects with
     ``results=True``) in input order. ``head_tail=n`` hashes only the first and last ``n``
     bytes (and the size)."""
 
 def hash_scan(
     roots: list[str],
-    options: ScanOptionsLike,
+    options: _ScanOptionsLike,
     algorithm: str,
     *,
     head_tail: int | None = None,
     workers: int | None = None,
-    progress: NativeProgress | None = None,
+    progress: _NativeProgress | None = None,
 ) -> dict[str, Any]:
     """Scan and hash every file as the walk finds it: ``files`` (HashResult, relative paths
     set), ``errors`` (path, error_type, message) of what could not be listed, ``cancelled``."""
 
-def find_duplicates(
-    roots: list[str],
-    options: ScanOptionsLike,
-    algorithm: str,
-    *,
-    include_empty: bool = False,
-    partial_bytes: int = 16384,
-    workers: int | None = None,
-    progress: NativeProgress | None = None,
-    fd: int | None = None,
-    format: str = "table",
-) -> dict[str, Any]:
-    """Duplicate files (size, head + tail, full hash; links apart): ``group``, ``size``,
-    ``digest``, ``path``, ``hardlink_of`` columns (or rows written to ``fd``), ``rows``,
-    ``groups``, ``reclaimable``, ``errors``, ``links_skipped``."""
-
-def write_hash_rows(results: list[HashResult], fd: int, format: str) -> int:
-    """Write digest, size, path, changed, error rows to descriptor ``fd`` (``"table"``,
-    ``"json"`` lines or ``"csv"``), formatted natively; returns the number of rows."""
-
+@final
 class HashResult:
     """One file's digest (``digest`` None and ``error`` set when it could not be hashed)."""
 
@@ -180,8 +191,8 @@ class HashResult:
     def ino(self) -> int: ...
     @property
     def mtime_ns(self) -> int: ...
-    def __init__(
-        self,
+    def __new__(
+        cls,
         path: str | os.PathLike[str],
         size: int,
         digest: str | None,
@@ -193,15 +204,35 @@ class HashResult:
         dev: int = 0,
         ino: int = 0,
         mtime_ns: int = 0,
-    ) -> None: ...
+    ) -> HashResult: ...
     @property
     def path(self) -> Path: ...
     @path.setter
     def path(self, value: str | os.PathLike[str]) -> None: ...
     @property
     def path_str(self) -> str: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __reduce__(self) -> tuple[Any, ...]: ...
+
+def write_hash_rows(results: list[HashResult], fd: int, format: str) -> int:
+    """Write digest, size, path, changed, error rows to descriptor ``fd`` (``"table"``,
+    ``"json"`` lines or ``"csv"``), formatted natively; returns the number of rows."""
+
+def find_duplicates(
+    roots: list[str],
+    options: _ScanOptionsLike,
+    algorithm: str,
+    *,
+    include_empty: bool = False,
+    partial_bytes: int = 16384,
+    workers: int | None = None,
+    progress: _NativeProgress | None = None,
+    fd: int | None = None,
+    format: str = "table",
+) -> dict[str, Any]:
+    """Duplicate files (size, head + tail, full hash; links apart): ``group``, ``size``,
+    ``digest``, ``path``, ``hardlink_of`` columns (or rows written to ``fd``), ``rows``,
+    ``groups``, ``reclaimable``, ``errors``, ``links_skipped``."""
 
 # --- ZIP extraction ---------------------------------------------------------------------------
 
@@ -210,10 +241,10 @@ DEFAULT_MAX_RATIO: float
 DEFAULT_MAX_ENTRIES: int
 
 #: (archive, target, entries, bytes, status, error_type, message)
-ExtractRow = tuple[str, str, int, int, str, str | None, str | None]
+_ExtractRow = tuple[str, str, int, int, str, str | None, str | None]
 #: (name, name_error, is_dir, is_symlink, size, compressed_size, method, crc32, mtime, mode,
 #:  encrypted)
-ZipEntryRow = tuple[str, str | None, bool, bool, int, int, str, int, int | None, int | None, bool]
+_ZipEntryRow = tuple[str, str | None, bool, bool, int, int, str, int, int | None, int | None, bool]
 
 def extract_archives(
     jobs: list[tuple[str, str]],
@@ -227,17 +258,17 @@ def extract_archives(
     max_ratio: float | None = None,
     max_entries: int | None = None,
     workers: int | None = None,
-    progress: NativeProgress | None = None,
-) -> list[ExtractRow]:
+    progress: _NativeProgress | None = None,
+) -> list[_ExtractRow]:
     """Extract ``(archive, target)`` pairs in parallel with the GIL released; one row per job,
     in order. Failures are per archive; Ctrl-C cancels and removes unfinished folders."""
 
-def list_zip(path: str) -> list[ZipEntryRow]:
+def list_zip(path: str) -> list[_ZipEntryRow]:
     """An archive's central directory; raises ArchiveError for an unreadable archive."""
 
 #: one column of a sheet: ``type`` (null, int64, float64, bool, string, timestamp, time,
 #: duration), ``values``, ``validity`` (bitmap or None), ``offsets`` (strings), ``mixed``
-SheetColumn = dict[str, Any]
+_SheetColumn = dict[str, Any]
 
 def read_sheets(
     paths: list[str],
@@ -245,7 +276,7 @@ def read_sheets(
     sheet_index: int = 0,
     sheet_name: str | None = None,
     all_sheets: bool = False,
-    header: int | None = 0,
+    header: int | None = ...,
     skiprows: int = 0,
     nrows: int | None = None,
     na_values: list[str] = ...,
@@ -253,7 +284,7 @@ def read_sheets(
     decimal: str = ".",
     thousands: str | None = None,
     workers: int | None = None,
-    progress: NativeProgress | None = None,
+    progress: _NativeProgress | None = None,
 ) -> list[list[dict[str, Any]] | tuple[str, str]]:
     """Read workbooks (.xlsx, .xlsm, .xls, .ods) in parallel with the GIL released: per path,
     its sheets (``sheet``, ``header``, ``rows``, ``columns``) or ``(error_type, message)``."""

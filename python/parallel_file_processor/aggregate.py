@@ -14,6 +14,7 @@ Every file written here is written atomically (a temporary file in the same dire
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from .errors import MissingExtraError, SchemaError, TargetExistsError
+from .log import files_failed
 from .progress import ProgressArg, Reporter
 from .types import BatchResult, FileError
 
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["ResultAggregator", "aggregate", "aggregate_csv", "atomic_writer", "AggregateReport"]
 
 PathLike = str | os.PathLike[str]
+
+log = logging.getLogger(__name__)
 
 
 # --- atomic output ---------------------------------------------------------------------------
@@ -62,7 +66,11 @@ def atomic_writer(
     if existing is not None and not overwrite:
         raise TargetExistsError(f"{target} exists; pass overwrite=True to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        _name(exc, target)
+        raise
     try:
         # mkstemp creates 0600; give the mode open() would (or the replaced file's).
         os.fchmod(fd, (existing.st_mode & 0o7777) if existing is not None else 0o666 & ~_umask())
@@ -74,6 +82,10 @@ def atomic_writer(
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
+    except OSError as exc:  # a full disk names no file: name the one being written
+        Path(tmp).unlink(missing_ok=True)
+        _name(exc, target)
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -110,6 +122,10 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _name(exc: OSError, target: Path) -> None:
+    exc.filename, exc.filename2 = os.fspath(target), None
 
 
 def write_frame(
@@ -1258,6 +1274,7 @@ def merge_tables(tables: list[tuple[str, Any]], report: AggregateReport, *, sche
     import pyarrow as pa
 
     unified = _unify(tables, schema, dtype_conflict, report)
+    files_failed(log, report.failed)
     tables.clear()
     if unified:
         table = pa.concat_tables(

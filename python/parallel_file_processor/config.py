@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, MissingExtraError
+from .log import LEVELS
 
 __all__ = ["JobConfig", "load_job", "parse_job"]
 
 BUILTIN_PROCESSORS = ("csv_stats", "aggregate", "hash", "unzip", "file_info")
 MODES = ("sequential", "thread_pool", "process_pool", "async")
+#: the level of a job's log file unless ``logging.level`` says otherwise
+DEFAULT_LOG_LEVEL = "info"
 
 
 @dataclass
@@ -48,6 +51,10 @@ class JobConfig:
     overwrite: bool = True
     progress: bool = True
     show_eta: bool = True
+    #: ``logging.file``: records of the run are appended here (failed files, retries...)
+    log_file: Path | None = None
+    #: ``logging.level``: ``debug``, ``info`` (default), ``warning``, ``error``
+    log_level: str = DEFAULT_LOG_LEVEL
     #: where relative paths are taken from: the job file's folder, or the working directory
     #: when the scan directory exists only from there (the seed's config/job.yaml beside data/)
     base_dir: Path = field(default_factory=lambda: Path("."))
@@ -75,6 +82,7 @@ _POS_NUM = (
 )
 _MODE = (lambda v: v in MODES, f"one of {', '.join(MODES)}")
 _DICT = (lambda v: isinstance(v, dict), "a mapping")
+_LEVEL = (lambda v: isinstance(v, str) and v.lower() in LEVELS, f"one of {', '.join(LEVELS)}")
 
 SCHEMA: dict[str, Any] = {
     "scan": {
@@ -105,6 +113,7 @@ SCHEMA: dict[str, Any] = {
         "overwrite": _BOOL,
     },
     "progress": {"enabled": _BOOL, "show_eta": _BOOL},
+    "logging": {"file": _STR, "level": _LEVEL},
 }
 REQUIRED = ("scan.directory",)
 
@@ -151,14 +160,18 @@ def parse_job(data: Any, base_dir: Path | str = ".") -> JobConfig:
         if proc == "unzip" and not (isinstance(opts, dict) and opts.get("output_directory")):
             errors.append("processing.options.output_directory: required by the 'unzip' "
                           "processor")
+        logging_s = data.get("logging")
+        if isinstance(logging_s, dict) and "level" in logging_s and "file" not in logging_s:
+            errors.append("logging.level: applies to logging.file, which is not set")
     if errors:
-        raise ConfigError("invalid job file:\n  " + "\n  ".join(errors))
+        raise ConfigError("invalid job file: " + "; ".join(errors))
     job_dir = Path(base_dir)
     scan, proc_s = data["scan"], data.get("processing", {})
     base = job_dir
     if not (job_dir / scan["directory"]).exists() and Path(scan["directory"]).exists():
         base = Path(".")  # written relative to where the job is run from, as the seed's is
     out, prog = data.get("output", {}), data.get("progress", {})
+    log_s = data.get("logging", {})
     limits = scan.get("size_limits", {})
 
     def path(v: str | None) -> Path | None:
@@ -190,6 +203,8 @@ def parse_job(data: Any, base_dir: Path | str = ".") -> JobConfig:
         overwrite=out.get("overwrite", True),
         progress=prog.get("enabled", True),
         show_eta=prog.get("show_eta", True),
+        log_file=path(log_s.get("file")),
+        log_level=log_s.get("level", DEFAULT_LOG_LEVEL).lower(),
         base_dir=base,
         job_dir=job_dir,
     )
@@ -204,8 +219,17 @@ def load_job(path: Path | str) -> JobConfig:
             "job files need PyYAML: pip install 'parallel-file-processor[yaml]'"
         ) from None
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a directory, not a job file (a YAML file such as "
+                          "examples/job.yaml)")
     try:
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
-    return parse_job(data, p.parent)
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"{p}: not valid YAML: {detail}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not a text file ({exc.reason} at byte {exc.start})") from None
+    try:
+        return parse_job(data, p.parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None

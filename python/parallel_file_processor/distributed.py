@@ -30,14 +30,17 @@ lands here. The rules:
 from __future__ import annotations
 
 import heapq
+import logging
 import os
 import pickle
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import PathsNotVisibleError, SchedulerUnreachableError, WorkerCrashed
+from .log import file_failed, files_failed, reported_by_caller
 from .progress import ProgressArg, Reporter
 from .runners.base import client_of
 from .runners.dask import check_visible, cli_client, dashboard_link, get_client, require_dask
@@ -71,6 +74,8 @@ _MAX_RESUBMITS = 3
 #: per-file cost, in bytes, used when balancing shards: opening a file costs about as much as
 #: reading this many bytes, so many small files weigh more than their size
 _FILE_COST_BYTES = 64 * 1024
+
+log = logging.getLogger(__name__)
 
 
 def _client_of(executor: Any) -> Any:
@@ -194,6 +199,9 @@ def _run_shards(
     kwargs = kwargs or {}
     weights = weights or [1] * len(shard_args)
     total = sum(weights)
+    started = time.perf_counter()
+    log.debug("%s: %d shards on the cluster (weights %d to %d)", fn.__name__, len(shard_args),
+              min(weights, default=0), max(weights, default=0))
     done = 0
     out: list[Any] = [None] * len(shard_args)
     tries = [1] * len(shard_args)
@@ -215,6 +223,8 @@ def _run_shards(
                         f"on the cluster ({type(exc).__name__}: {exc})"
                     ) from None
                 tries[i] += 1
+                log.info("%s: shard %d lost (%s); resubmitting (attempt %d of %d)", fn.__name__,
+                         i, type(exc).__name__, tries[i], attempts)
                 again = _submit(client, fn, *shard_args[i], **kwargs)
                 futures[again] = i
                 pending.add(again)
@@ -225,6 +235,8 @@ def _run_shards(
     except BaseException:
         client.cancel(list(futures))
         raise
+    log.debug("%s: %d shards done in %.3f s", fn.__name__, len(shard_args),
+              time.perf_counter() - started)
     return out
 
 
@@ -241,7 +253,8 @@ def _scan_root(root: str, options: dict[str, Any]) -> ScanResult:
     max_size = options.pop("max_size", None)
     recursive = options.pop("recursive", True)
     scanner = FileScanner(include, exclude, extensions, min_size, max_size, recursive, **options)
-    return scanner.scan_result(root)
+    with reported_by_caller():
+        return scanner.scan_result(root)
 
 
 def _list_tree(roots: list[str], filters: dict[str, Any]) -> tuple[list[str], list[str], list[int]]:
@@ -320,6 +333,7 @@ def scan(
         files.sort(key=lambda f: f.path)
         special.sort(key=lambda s: s[0])
         errors.sort(key=lambda e: e.path)
+    files_failed(log, errors)
     return ScanResult(files, errors, special, sum(p.entries_seen for p in parts))
 
 
@@ -455,6 +469,8 @@ def _hash_with_cache(client: Any, paths: list[str], rels: list[str] | None, size
         fresh = []
         for i, row in zip(todo, rows):
             path, size, digest, etype, msg, changed, dev, ino, mtime_ns = row
+            if etype is not None:
+                file_failed(log, path, etype, msg)
             results[i] = _hash.HashResult(path, size, digest, msg, etype, changed, False,
                                           rels[i] if rels is not None else None)
             if digest is not None and not changed:
@@ -521,7 +537,8 @@ def _extract_shard(archives: list[str], output_dir: str, options: dict[str, Any]
 
     options = dict(options)
     options["workers"] = _native_threads(options.get("workers"))
-    return extract.extract_zips(archives, output_dir, **options)
+    with reported_by_caller():
+        return extract.extract_zips(archives, output_dir, **options)
 
 
 def extract_zips(
@@ -583,6 +600,8 @@ def extract_zips(
     for s, part in zip(shards, parts):
         for i, r in zip(s, part):
             results[i] = r
+            if r.status == "failed":
+                file_failed(log, r.archive, r.error_type, r.error)
     return results
 
 

@@ -18,6 +18,7 @@ and a cluster receive a pickled copy.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import resource
 import time
@@ -39,6 +40,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _MIB = 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 class _Run:
@@ -193,6 +196,8 @@ class ParallelProcessor(Generic[T, R]):
                 left.extend(itertools.islice(enumerate(items), run.items.pulled, None))
             for index, item in left:
                 batch.add(cancelled_result(index, item))
+            log.info("interrupted: %d items finished, %d cancelled",
+                     batch.successful + batch.failed, batch.cancelled)
             raise BatchInterrupted(batch) from None
         finally:
             run.close()
@@ -206,6 +211,13 @@ class ParallelProcessor(Generic[T, R]):
             batch.peak_memory_mb = max(usage, children)
             batch.worker_peak_memory_mb.update(getattr(run.runner, "peak_mb", {}))
             batch.runner_stats.update(run.runner.stats)
+            if log.isEnabledFor(logging.DEBUG):
+                seconds = batch.total_duration_seconds
+                log.debug("%d items in %.3f s (%.0f items/s): %d ok, %d failed, %d cancelled; "
+                          "peak memory %.0f MiB; %s", batch.total_files, seconds,
+                          batch.total_files / seconds if seconds else 0.0, batch.successful,
+                          batch.failed, batch.cancelled, batch.peak_memory_mb or 0.0,
+                          batch.runner_stats or "no worker restarts")
         return batch
 
     def iter(self, items: Iterable[T], *, ordered: bool = False,
@@ -260,6 +272,10 @@ class ParallelProcessor(Generic[T, R]):
             ahead = max(runner.capacity, 2) * size * 2
             run = ItemRun(source, runner, ordered=ordered, ahead=ahead,
                           release=prefetcher.release if prefetcher is not None else None)
+            log.debug("%s: %d workers, chunks of %d items, %d chunks in flight, %s items%s",
+                      type(runner).__name__, runner.workers, size, runner.capacity,
+                      total if total is not None else "streamed",
+                      ", read-ahead" if prefetcher is not None else "")
         except BaseException:
             runner.close()
             raise
@@ -271,7 +287,7 @@ class ParallelProcessor(Generic[T, R]):
         callback = self._progress_callback
         raise_first = self.on_error == "raise"
         done = 0
-        with Reporter(self.progress, desc="Processing", unit="item") as reporter:
+        with Reporter(self.progress, desc="Processing", unit="item", total=total) as reporter:
             report = callback is not None or reporter.active
             for part in run.items:
                 if raise_first:

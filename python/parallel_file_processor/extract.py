@@ -16,6 +16,7 @@ temporary folders of a run that was killed are removed by the next run into the 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _core
+from .log import file_failed
 from .progress import ProgressArg, Reporter
 from .types import BatchResult, FileInfo, ProcessingResult, Status
 
@@ -46,6 +48,8 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 Layout = str | Callable[[Path], PathLike]
+
+log = logging.getLogger(__name__)
 
 #: Bytes one archive may produce, uncompressed, unless ``max_total_size`` says otherwise.
 DEFAULT_MAX_TOTAL_SIZE: int = _core.DEFAULT_MAX_TOTAL_SIZE
@@ -243,6 +247,9 @@ def extract_zips(
             members=list(members or ()), exclude_members=list(exclude_members or ()),
             max_total_size=max_total_size, max_ratio=max_ratio, max_entries=max_entries,
             workers=workers, progress=rep.native())
+    for a, _, _, _, status, et, msg in rows:
+        if status == "failed":
+            file_failed(log, a, et, msg)
     return [ArchiveResult(Path(a), Path(t), n, b, status, et, msg)
             for a, t, n, b, status, et, msg in rows]
 

@@ -12,6 +12,8 @@ hasher for large files). Digests are lowercase hex and equal those of ``b3sum``,
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import re
 import sqlite3
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from . import _core
 from .aggregate import atomic_writer
 from .errors import CacheError, ManifestError
+from .log import file_failed
 from .options import ScanOptions
 from .progress import ProgressArg, Reporter
 
@@ -47,6 +50,8 @@ __all__ = [
 
 ALGORITHMS: tuple[str, ...] = tuple(_core.algorithms())
 PathLike = str | os.PathLike[str]
+
+log = logging.getLogger(__name__)
 
 _SCAN_KEYS = {"include", "exclude", "extensions", "min_size", "max_size", "recursive",
               "max_depth", "skip_hidden", "follow_symlinks", "same_file_system",
@@ -83,9 +88,9 @@ class _Cache:
                 "digest TEXT NOT NULL, PRIMARY KEY (algorithm, dev, ino))")
             self.db.execute("SELECT count(*) FROM digests").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise CacheError(
+            raise _cache_error(
                 f"hash cache {self.path} is unusable ({exc}); delete it or pass "
-                "rebuild_cache=True") from None
+                "rebuild_cache=True", exc) from None
 
     def load(self, algorithm: str) -> dict[tuple[int, int], tuple[int, int, str]]:
         try:
@@ -99,16 +104,27 @@ class _Cache:
 
     def store(self, algorithm: str, rows: list[tuple[int, int, int, int, str]]) -> None:
         # Batches of 10,000 rows per transaction: a run interrupted midway keeps what it stored.
-        for start in range(0, len(rows), 10_000):
-            batch = rows[start:start + 10_000]
-            self.db.execute("BEGIN")
-            self.db.executemany(
-                "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?)",
-                [(algorithm, *r) for r in batch])
-            self.db.execute("COMMIT")
+        try:
+            for start in range(0, len(rows), 10_000):
+                batch = rows[start:start + 10_000]
+                self.db.execute("BEGIN")
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?)",
+                    [(algorithm, *r) for r in batch])
+                self.db.execute("COMMIT")
+        except sqlite3.Error as exc:  # sqlite names no file: name the cache
+            raise _cache_error(f"hash cache {self.path}: cannot store digests ({exc})",
+                               exc) from None
 
     def close(self) -> None:
         self.db.close()
+
+
+def _cache_error(message: str, exc: sqlite3.Error) -> CacheError:
+    """A full disk keeps its errno, so the CLI reports an output that could not be written."""
+    error = CacheError(message)
+    error.errno = errno.ENOSPC if "full" in str(exc) else None
+    return error
 
 
 # --- hashing ---------------------------------------------------------------------------------
@@ -119,9 +135,20 @@ def _rows_to_results(rows: list[tuple[Any, ...]], relative: list[str] | None = N
     """HashResult objects from ``hash_paths`` rows (as cluster workers send them back)."""
     out = []
     for i, (path, size, digest, etype, msg, changed, dev, ino, mt) in enumerate(rows):
+        if etype is not None:
+            file_failed(log, path, etype, msg)
         out.append(HashResult(path, size, digest, msg, etype, changed, False,
                               relative[i] if relative is not None else None, dev, ino, mt))
     return out
+
+
+def _logged(results: list[HashResult]) -> list[HashResult]:
+    """Log each file that could not be hashed (once, here); the results as they are."""
+    if log.isEnabledFor(logging.WARNING):
+        for r in results:
+            if r.error is not None:
+                file_failed(log, r.path_str, r.error_type or "OSError", r.error)
+    return results
 
 
 def _error_rows(errors: Iterable[tuple[str, str, str]]) -> list[HashResult]:
@@ -193,11 +220,11 @@ def hash_files(
                 out = _core.hash_scan([root], options, algorithm, workers=workers,
                                       progress=rep.native())
                 files: list[HashResult] = out["files"]
-                return files + _error_rows(out["errors"])
+                return _logged(files + _error_rows(out["errors"]))
             paths = _path_list(dir_or_paths)
             found: list[HashResult] = _core.hash_paths(
                 paths, algorithm, workers=workers, progress=rep.native(), results=True)
-            return found
+            return _logged(found)
         return _hash_with_cache(dir_or_paths, is_dir, algorithm, options, workers, rep, cache,
                                 rebuild_cache)
 
@@ -266,7 +293,7 @@ def _hash_with_cache(dir_or_paths: Any, is_dir: bool, algorithm: str, options: S
                     fresh.append((r.dev, r.ino, r.size, r.mtime_ns, r.digest))
             cache.store(algorithm, fresh)
             start = end
-        return [r for r in results if r is not None] + _error_rows(errors)
+        return _logged([r for r in results if r is not None] + _error_rows(errors))
     finally:
         cache.close()
 
@@ -353,6 +380,8 @@ def duplicates_frame(out: dict[str, Any]) -> pd.DataFrame:
     df.attrs["reclaimable_bytes"] = out["reclaimable"]
     df.attrs["errors"] = out["errors"]
     df.attrs["links_skipped"] = out["links_skipped"]
+    for path, error_type, message in out["errors"]:
+        file_failed(log, path, error_type, message)
     return df
 
 

@@ -9,10 +9,12 @@ streams in bounded memory, and on Ctrl-C returns every result that finished.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
+from .log import item_failed
 from .runners import LOST, UNRUNNABLE, Event, Results, Runner, Shard, Stopped
 from .task import Chunk, executor_failure, lost_result
 from .types import ProcessingResult, Status
@@ -25,6 +27,8 @@ POLL_S = 0.05
 MAX_LOST = 3
 
 _MISSING = object()
+
+log = logging.getLogger(__name__)
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterator[Chunk]:
@@ -203,11 +207,18 @@ class ItemRun:
                     continue
                 self._close(ev.shard, nbytes)
                 if pending:  # finished without a word about some items: run them again
+                    log.debug("shard %d finished without %d of its items; running them again",
+                              ev.shard, len(pending))
                     self._again(list(pending.items()))
             else:
                 assert isinstance(ev, Stopped)
                 self._close(ev.shard, nbytes)
                 self._stopped(ev, pending, out)
+        # Every result of every runner passes here exactly once: the one place failures are
+        # logged.
+        for r in out:
+            if not r.success:
+                item_failed(log, r)
         return out
 
     def _close(self, shard: int, nbytes: int) -> None:
@@ -221,9 +232,12 @@ class ItemRun:
     def _stopped(self, ev: Stopped, pending: dict[int, Any],
                  out: list[ProcessingResult[Any]]) -> None:
         if ev.status == UNRUNNABLE:
+            log.info("shard %d cannot run: %s", ev.shard, ev.message)
             out.extend(lost_result(i, it, Status.FAILED, ev.message) for i, it in pending.items())
             return
         if ev.status == LOST:
+            log.info("shard %d was dropped (%s); resubmitting its %d items", ev.shard,
+                     ev.message, len(pending))
             for index, item in pending.items():
                 self._retried[index] = self._retried.get(index, 0) + 1
                 if self._retried[index] > MAX_LOST:
@@ -235,12 +249,16 @@ class ItemRun:
         if running is None and ev.status == Status.CRASHED and pending:
             if len(pending) > 1:
                 # Which item took the worker down is unknown: run them one by one.
+                log.info("shard %d lost its worker (%s); running its %d items one by one",
+                         ev.shard, ev.message, len(pending))
                 for pair in pending.items():
                     self._again([pair])
                 return
             running = next(iter(pending))
             tries = self._retried.get(running, 0)
             if tries < self._crash_retries:
+                log.info("shard %d lost its worker (%s); retrying (attempt %d of %d)", ev.shard,
+                         ev.message, tries + 2, self._crash_retries + 1)
                 self._retried[running] = tries + 1
                 self._again(list(pending.items()))
                 return
@@ -248,6 +266,8 @@ class ItemRun:
             item = pending.pop(running)
             out.append(lost_result(running, item, ev.status, ev.message, ev.worker_id))
         if pending:
+            log.debug("shard %d stopped (%s); requeueing its %d other items", ev.shard,
+                      ev.status, len(pending))
             self._again(list(pending.items()))
 
     # -- interrupt --

@@ -11,6 +11,7 @@ every archive safely; ``options: {output_directory: out/, if_exists: skip, layou
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 import time
@@ -23,6 +24,7 @@ from .aggregate import ResultAggregator, aggregate, without_outputs, write_frame
 from .config import JobConfig
 from .engine import FileProcessor
 from .errors import FunctionLoadError
+from .log import LEVELS, attached, file_handler
 from .scan import FileScanner
 from .types import BatchResult, FileInfo
 
@@ -52,6 +54,8 @@ BUILTINS: dict[str, Callable[[FileInfo], Any]] = {"file_info": file_info, "csv_s
 
 #: Built-ins that run as one native job over the whole file list, not per file in Python.
 NATIVE_JOBS = ("aggregate", "hash", "unzip")
+
+log = logging.getLogger(__name__)
 
 
 def load_function(spec: str, *, search: Path | str | None = None) -> Callable[..., Any]:
@@ -129,7 +133,17 @@ def job_scanner(cfg: JobConfig) -> FileScanner:
 
 
 def run_job(cfg: JobConfig) -> JobOutcome:
-    """Run a validated job; returns the batch, its summary and the files written."""
+    """Run a validated job; returns the batch, its summary and the files written. With
+    ``logging.file`` the run's records (and those of the job's function) are appended there."""
+    if cfg.log_file is None:
+        return _run_job(cfg)
+    with attached(file_handler(cfg.log_file, LEVELS[cfg.log_level])):
+        return _run_job(cfg)
+
+
+def _run_job(cfg: JobConfig) -> JobOutcome:
+    log.info("job: %s over %s (%s)", cfg.processor, cfg.directory,
+             f"scheduler {cfg.scheduler}" if cfg.scheduler else cfg.mode)
     scanner = job_scanner(cfg)
     written: list[str] = []
     dashboard = None
@@ -193,7 +207,11 @@ def run_job(cfg: JobConfig) -> JobOutcome:
     if cfg.errors_csv is not None:
         agg.export_errors_csv(cfg.errors_csv, overwrite=True)
         written.append(str(cfg.errors_csv))
-    return JobOutcome(batch, agg.summary(), written, dashboard)
+    summary = agg.summary()
+    log.info("job: %d of %d files processed, %d failed, in %.2f s%s", summary["successful"],
+             summary["total_files"], summary["failed"], summary["total_duration_seconds"],
+             "".join(f"; wrote {w}" for w in written))
+    return JobOutcome(batch, summary, written, dashboard)
 
 
 def _aggregate_batch(files: list[FileInfo], df: Any) -> BatchResult[Any]:

@@ -65,17 +65,23 @@ class ProgressTracker:
         return self._bar
 
     def start(self) -> None:
-        """Start tracking (resets the count)."""
+        """Start tracking (resets the count). With a total of 0 (not known yet) the bar is
+        drawn at the first update, already with that update's total."""
         self.completed = 0
-        bar = self._ensure_bar()
-        bar.reset(total=self.total or None)
+        if self._bar is not None:
+            self._bar.reset(total=self.total or None)
+        elif self.total:
+            self._ensure_bar()
 
     def update(self, completed: int, total: int) -> None:
         """Set progress to ``completed`` of ``total`` (a ``progress_callback``)."""
+        if self._bar is None:
+            self.total = total
         bar = self._ensure_bar()
         if total != self.total:
             self.total = total
             bar.total = total
+            bar.refresh()
         bar.update(completed - self.completed)
         self.completed = completed
 
@@ -105,31 +111,44 @@ class Reporter:
     ``progress=True`` draws a tqdm bar (bytes with ``by_bytes=True``), a callable receives
     ``(completed, total)``, ``None``/``False`` does nothing. Use as a context manager so the bar
     is closed even on error.
+
+    One bar per run: it is drawn once there is something to show (with ``total`` when that is
+    known up front, else at the first progress), and gains its total in place when a walk
+    that was still finding work ends; there is no empty ``0it [00:00, ?it/s]`` frame first.
     """
 
     def __init__(
-        self, progress: ProgressArg, *, desc: str, unit: str = "file", by_bytes: bool = False
+        self, progress: ProgressArg, *, desc: str, unit: str = "file", by_bytes: bool = False,
+        total: int | None = None,
     ) -> None:
         self._callback: Callable[[int, int], Any] | None = None
         self._bar: Any = None
+        self._bar_options: dict[str, Any] | None = None
         self._by_bytes = by_bytes
         self._done = 0
         if progress is True:
-            # Imported on demand: tqdm.auto costs ~30 ms, too much for a fast CLI scan.
-            from tqdm.auto import tqdm
-
-            if by_bytes:
-                self._bar = tqdm(desc=desc, unit="B", unit_scale=True, unit_divisor=1024)
-            else:
-                self._bar = tqdm(desc=desc, unit=unit)
+            self._bar_options = (
+                {"desc": desc, "unit": "B", "unit_scale": True, "unit_divisor": 1024}
+                if by_bytes else {"desc": desc, "unit": unit})
+            if total:
+                self._draw(total, 0)
         elif callable(progress):
             self._callback = progress
         elif progress not in (None, False):
             raise TypeError("progress must be True, False, None or a callable(completed, total)")
 
+    def _draw(self, total: int, completed: int) -> None:
+        # Imported on demand: tqdm.auto costs ~30 ms, too much for a fast CLI scan.
+        from tqdm.auto import tqdm
+
+        assert self._bar_options is not None
+        # tqdm draws its first frame at once: make it show where the run already is.
+        self._bar = tqdm(total=total or None, initial=completed, **self._bar_options)
+        self._done = completed
+
     @property
     def active(self) -> bool:
-        return self._bar is not None or self._callback is not None
+        return self._bar_options is not None or self._callback is not None
 
     def native(self) -> Callable[[int, int, int, int], None] | None:
         """The callback to hand a native job, or None when nothing listens."""
@@ -142,6 +161,8 @@ class Reporter:
             self.update(items, items_total)
 
     def update(self, completed: int, total: int) -> None:
+        if self._bar is None and self._bar_options is not None and (completed or total):
+            self._draw(total, completed)
         if self._bar is not None:
             if total and self._bar.total != total:
                 self._bar.total = total

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _core
+from .log import files_failed
 from .options import ScanOptions
 from .progress import ProgressArg, Reporter
 from .types import FileError, FileInfo
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["FileScanner", "FileStream", "ScanResult", "scan", "scan_frame"]
 
 PathLike = str | os.PathLike[str]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -162,6 +166,7 @@ class FileScanner:
             out = _core.scan_files(_roots(roots), self.options(with_metadata=with_metadata),
                                    progress=rep.native(), output=output)
         self.last_errors = [FileError(Path(p), t, m) for p, t, m in out["errors"]]
+        files_failed(log, self.last_errors)
         return out
 
     def scan_result(self, directory: PathLike | Iterable[PathLike], *,
@@ -254,7 +259,10 @@ class FileStream:
         self.errors: list[FileError] = []
 
     def _finish(self) -> None:
+        logged = bool(self.errors)
         self.errors = [FileError(Path(p), t, m) for p, t, m in self._native.errors]
+        if not logged:
+            files_failed(log, self.errors)
         self._scanner.last_errors = list(self.errors)
 
     def batches(self) -> Iterator[list[FileInfo]]:

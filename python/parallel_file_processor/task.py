@@ -10,6 +10,7 @@ function by value with cloudpickle where a worker could not import it.
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 import pickle
 import threading
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import WorkerCrashed
+from .log import describe_item
 from .types import FileInfo, ProcessingResult, Status
 
 __all__ = [
@@ -36,12 +38,15 @@ __all__ = [
     "cancelled_result",
     "executor_failure",
     "rebuild_exception",
+    "log_retry",
 ]
 
 #: A chunk of work: ``(index, item)`` pairs, the index being the item's position in the input.
 Chunk = list[tuple[int, Any]]
 
 _EMPTY_INFO_ARGS = (Path(""), 0, 0.0, "")
+
+log = logging.getLogger(__name__)
 
 
 def dumps_function(obj: Any) -> bytes:
@@ -147,7 +152,9 @@ def _failed_item(
     fn = task.fn
     attempts = 1
     while attempts <= task.retries and isinstance(exc, task.retry_on):
-        time.sleep(min(task.max_backoff, task.backoff * 2 ** (attempts - 1)))
+        delay = min(task.max_backoff, task.backoff * 2 ** (attempts - 1))
+        log_retry(task, index, item, exc, attempts, delay)
+        time.sleep(delay)
         attempts += 1
         try:
             value = fn(item)
@@ -164,6 +171,17 @@ def _failed_item(
         "".join(tb.format_exception(type(exc), exc, exc.__traceback__)), attempts, worker_id,
         Status.FAILED, index, item,
     )
+
+
+def log_retry(task: ChunkTask, index: int, item: Any, exc: BaseException, attempts: int,
+              delay: float) -> None:
+    """INFO: an item failed and runs again after ``delay`` seconds."""
+    if log.isEnabledFor(logging.INFO):
+        path = item.path_str if isinstance(item, FileInfo) else (
+            os.fspath(item) if isinstance(item, Path) else "")
+        log.info("%s: %s: %s; retrying in %.2g s (attempt %d of %d)",
+                 describe_item(index, item, path), type(exc).__name__, exc, delay, attempts + 1,
+                 task.retries + 1)
 
 
 def run_chunk(

@@ -1,15 +1,21 @@
-"""Writing results to stdout as a table, JSON or CSV, shared by every subcommand."""
+"""Writing results to stdout as a table, JSON or CSV, and messages to stderr, shared by every
+subcommand."""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import json
+import logging
 import math
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
+
+from ..log import CONSOLE_SKIP
+
+log = logging.getLogger("parallel_file_processor.cli")
 
 
 def add_format_options(parser: argparse.ArgumentParser) -> None:
@@ -25,9 +31,18 @@ def add_format_options(parser: argparse.ArgumentParser) -> None:
 
 
 def progress_enabled(args: argparse.Namespace) -> bool:
+    """``--progress``/``--no-progress`` when given; else a bar when stderr is a terminal and
+    ``-q`` was not given."""
     if args.progress is None:
-        return sys.stderr.isatty()
+        return sys.stderr.isatty() and not getattr(args, "quiet", False)
     return bool(args.progress)
+
+
+def note(args: argparse.Namespace, text: str) -> None:
+    """A summary or status line on stderr (not with ``-q``); the log file gets it too."""
+    if not getattr(args, "quiet", False):
+        print(text, file=sys.stderr)
+    log.info(text, extra=CONSOLE_SKIP)
 
 
 def _plain(value: Any) -> Any:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._output import progress_enabled
+from ._output import note, progress_enabled
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -80,20 +80,17 @@ def run(args: argparse.Namespace) -> int:
         **options,
     )
     r = df.attrs["report"]
-    print(
-        f"{r.rows} rows from {r.files - len(r.failed)} of {r.files} files -> {args.output}",
-        file=sys.stderr,
-    )
+    note(args, f"{r.rows} rows from {r.files - len(r.failed)} of {r.files} files -> {args.output}")
     for e in r.failed:
         print(f"error: {e}", file=sys.stderr)
     for f, n in r.lost_rows.items():
         print(f"warning: {f}: {n} bad line(s) dropped", file=sys.stderr)
     for f, cols in r.type_changes.items():
-        print(f"note: {f}: type changed for {', '.join(cols)}", file=sys.stderr)
+        note(args, f"note: {f}: type changed for {', '.join(cols)}")
     for f, cols in r.mixed_columns.items():
-        print(f"note: {f}: read as text (mixed values): {', '.join(cols)}", file=sys.stderr)
+        note(args, f"note: {f}: read as text (mixed values): {', '.join(cols)}")
     for f in r.skipped_outputs:
-        print(f"note: {f}: not read (it is this run's output)", file=sys.stderr)
+        note(args, f"note: {f}: not read (it is this run's output)")
     return 1 if r.failed else 0
 
 

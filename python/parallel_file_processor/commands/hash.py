@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._output import add_format_options, progress_enabled, report_errors, write_frame
+from ._output import add_format_options, note, progress_enabled, report_errors, write_frame
 from .scan import add_filter_options, add_scheduler_option, filter_kwargs, scheduler_client
 
 ALGOS = ["blake3", "sha256", "sha1", "md5", "xxh3_64", "xxh3_128", "crc32c"]
@@ -47,7 +47,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="default: guessed from the manifest's name or digest length")
     v.add_argument("--base", type=Path, default=None,
                    help="directory the paths are relative to (default: the manifest's)")
-    v.add_argument("--quiet", action="store_true", help="print only problems")
     add_format_options(v)
     v.set_defaults(func=run_verify)
 
@@ -78,11 +77,11 @@ def run_hash(args: argparse.Namespace) -> int:
     report_errors([f"{r.path_str}: {r.error}" for r in failed])
     if args.manifest is not None:
         manifest, _ = manifest_from_results(results, args.manifest)
-        print(f"wrote {manifest}" + (f" without {len(failed)} file(s) that could not be hashed"
-                                     if failed else ""), file=sys.stderr)
+        note(args, f"wrote {manifest}" + (f" without {len(failed)} file(s) that could not be "
+                                          "hashed" if failed else ""))
     changed = sum(r.changed for r in results)
-    print(f"{len(results) - len(failed)} hashed, {len(failed)} failed ({changed} changed while "
-          "read)", file=sys.stderr)
+    note(args, f"{len(results) - len(failed)} hashed, {len(failed)} failed ({changed} changed "
+               "while read)")
     return 1 if failed else 0
 
 
@@ -106,7 +105,7 @@ def run_dupes(args: argparse.Namespace) -> int:
                                progress=progress_enabled(args), **_filters(args))
         rows, groups = out["rows"], out["groups"]
         reclaimable, errors = out["reclaimable"], out["errors"]
-    print(f"{groups} groups, {rows} files, {reclaimable} bytes reclaimable", file=sys.stderr)
+    note(args, f"{groups} groups, {rows} files, {reclaimable} bytes reclaimable")
     report_errors([f"{p}: {t}: {m}" for p, t, m in errors])
     return 1 if errors else 0
 
@@ -126,6 +125,6 @@ def run_verify(args: argparse.Namespace) -> int:
     for lineno, text in res.malformed:
         print(f"{args.manifest}:{lineno}: malformed line: {text[:80]!r}", file=sys.stderr)
     s = res.summary()
-    print(f"{s['ok']} OK, {s['failed']} FAILED, {s['missing']} MISSING, {s['errors']} unreadable,"
-          f" {s['malformed_lines']} malformed lines ({res.algorithm})", file=sys.stderr)
+    note(args, f"{s['ok']} OK, {s['failed']} FAILED, {s['missing']} MISSING, {s['errors']} "
+               f"unreadable, {s['malformed_lines']} malformed lines ({res.algorithm})")
     return 0 if res.all_ok else 1

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from ._output import add_format_options, progress_enabled, report_errors, write_frame
+from ._output import add_format_options, note, progress_enabled, report_errors, write_frame
 from .scan import add_filter_options, filter_kwargs
 
 
@@ -93,11 +92,8 @@ def run(args: argparse.Namespace) -> int:
     report_errors(
         [f"{r.file_info.path}: {r.error_type}: {r.error}" for r in total.failed_results()]
     )
-    print(
-        f"{total.successful} ok, {total.failed} failed of {total.total_files} in "
-        f"{total.total_duration_seconds:.2f}s",
-        file=sys.stderr,
-    )
+    note(args, f"{total.successful} ok, {total.failed} failed of {total.total_files} in "
+               f"{total.total_duration_seconds:.2f}s")
     return 1 if total.failed else 0
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
+
+from ._output import note
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="run on a Dask cluster (overrides processing.scheduler)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: progress.enabled of the job file)")
     p.set_defaults(func=run)
 
 
@@ -37,6 +40,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_job(args.job)
     if args.scheduler:
         cfg.scheduler = args.scheduler
+    if args.progress is not None:
+        cfg.progress = args.progress
+    elif args.quiet:
+        cfg.progress = False
+    if args.log_file is not None:
+        cfg.log_file = None  # --log-file already gets every record of the run
     if args.dry_run:
         files = job_scanner(cfg).list_files(cfg.directory)
         print(f"job OK: {len(files)} files under {cfg.directory} -> processor {cfg.processor}")
@@ -45,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     outcome = run_job(cfg)
     if outcome.dashboard:
-        print(f"dashboard: {outcome.dashboard}", file=sys.stderr)
+        note(args, f"dashboard: {outcome.dashboard}")
     s = outcome.summary
     if args.json:
         print(json.dumps(s, indent=2, default=str))

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ._output import add_format_options, progress_enabled, report_errors, write_frame
+from ._output import add_format_options, note, progress_enabled, report_errors, write_frame
 
 
 def add_filter_options(p: argparse.ArgumentParser) -> None:
@@ -63,9 +63,13 @@ def scheduler_client(args: argparse.Namespace) -> Any:
     address = getattr(args, "scheduler", None)
     if not address:
         return None
-    from ..distributed import cli_client
+    from ..distributed import cli_client, dashboard_link
 
-    return cli_client(address)
+    client = cli_client(address)
+    link = dashboard_link(client)
+    if link:
+        note(args, f"dashboard: {link}")
+    return client
 
 
 def _size(text: str) -> int:
@@ -138,6 +142,5 @@ def run(args: argparse.Namespace) -> int:
                               progress=progress_enabled(args))
         errors = scanner.last_errors
     report_errors(errors)
-    print(f"{n} files, {len(errors)} errors in {time.perf_counter() - t0:.2f}s",
-          file=sys.stderr)
+    note(args, f"{n} files, {len(errors)} errors in {time.perf_counter() - t0:.2f}s")
     return 1 if errors else 0

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from ._output import add_format_options, progress_enabled, report_errors, write_frame, write_rows
+from ._output import (
+    add_format_options,
+    note,
+    progress_enabled,
+    report_errors,
+    write_frame,
+    write_rows,
+)
 from .scan import _size
 
 
@@ -73,8 +79,7 @@ def run_unzip(args: argparse.Namespace) -> int:
     done = sum(r.status == "extracted" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
     files = sum(r.files_extracted for r in results)
-    print(f"{done} extracted ({files} entries), {skipped} skipped, {len(failed)} failed",
-          file=sys.stderr)
+    note(args, f"{done} extracted ({files} entries), {skipped} skipped, {len(failed)} failed")
     return 1 if failed else 0
 
 

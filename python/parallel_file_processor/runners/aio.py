@@ -17,7 +17,7 @@ import traceback as tb
 from collections.abc import Callable
 from typing import Any
 
-from ..task import ChunkTask, file_info_for, timeout_result
+from ..task import ChunkTask, file_info_for, log_retry, timeout_result
 from ..types import ProcessingResult, Status
 from .base import Event, Results, Runner, Shard
 
@@ -107,7 +107,9 @@ class AsyncRunner(Runner):
                 return timeout_result(index, item, timeout or 0.0, "asyncio")
             except Exception as exc:
                 if attempts <= task.retries and isinstance(exc, task.retry_on):
-                    await asyncio.sleep(min(task.max_backoff, task.backoff * 2 ** (attempts - 1)))
+                    delay = min(task.max_backoff, task.backoff * 2 ** (attempts - 1))
+                    log_retry(task, index, item, exc, attempts, delay)
+                    await asyncio.sleep(delay)
                     continue
                 return ProcessingResult(
                     file_info_for(item), False, None, str(exc) or type(exc).__name__,

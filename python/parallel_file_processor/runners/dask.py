@@ -5,18 +5,20 @@ pure=False)`` (identical shards all run), a few per worker thread in flight, and
 they finish. A shard that takes workers down (``KilledWorker``) or is cancelled by a cluster
 restart is reported to the driver, which splits or resubmits it; each shard's results are
 taken once, so nothing is counted twice (an item's function may run again: at-least-once).
-An initializer runs once per worker, as a Dask ``WorkerPlugin``.
+An initializer runs once per worker, as a Dask ``WorkerPlugin``. Log records made on the
+workers reach this process's loggers through distributed's own ``Client.forward_logging``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import queue
-import sys
 import threading
 import time
 import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -33,11 +35,17 @@ __all__ = [
     "cli_client",
     "dashboard_link",
     "check_visible",
+    "forward_worker_logging",
 ]
 
 _EXTRA_HINT = "pip install 'parallel-file-processor[dask]'"
 #: shards in flight per worker thread
 _WINDOW_PER_THREAD = 3
+#: the name distributed gives the plugin of ``Client.forward_logging()`` (the root logger)
+_ROOT_FORWARDER = "forward-logging-<root>"
+
+log = logging.getLogger(__name__)
+_FORWARDING: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def require_dask() -> Any:
@@ -77,15 +85,34 @@ def dashboard_link(client: Any) -> str | None:
 
 
 def cli_client(address: str | None) -> Any:
-    """For ``--scheduler ADDRESS``: a connected client (its dashboard link printed to stderr),
-    or None without an address."""
+    """For ``--scheduler ADDRESS``: a connected client, or None without an address."""
     if not address:
         return None
     client = get_client(address)
-    link = dashboard_link(client)
-    if link:
-        print(f"dashboard: {link}", file=sys.stderr)
+    log.info("connected to the Dask scheduler at %s (dashboard: %s)", address,
+             dashboard_link(client) or "none")
     return client
+
+
+def forward_worker_logging(client: Any) -> None:
+    """From now on, records logged on the workers (by the user's function, the package or
+    anything else that reaches a worker's root logger at the worker's levels) are handled by
+    the loggers of the same name here, with distributed's ``Client.forward_logging``. Done
+    once per client; skipped when the workers run in this process (they log here already) or
+    the client already forwards the root logger."""
+    client = client_of(client)
+    if client in _FORWARDING or not hasattr(client, "forward_logging"):
+        return
+    _FORWARDING.add(client)
+    try:
+        if os.getpid() in client.run(os.getpid).values():
+            return
+        name = _ROOT_FORWARDER
+        if client.run_on_scheduler(lambda dask_scheduler: name in dask_scheduler.worker_plugins):
+            return
+        client.forward_logging()
+    except Exception as exc:  # an older scheduler, a cluster going away: logging stays local
+        log.debug("worker logging is not forwarded: %s: %s", type(exc).__name__, exc)
 
 
 def total_threads(client: Any) -> int:
@@ -245,6 +272,7 @@ class DaskRunner(Runner):
         self.timeout = timeout
         self.workers = total_threads(self.client)
         self.capacity = self.workers * _WINDOW_PER_THREAD
+        forward_worker_logging(self.client)
         self._futures: dict[Any, Shard] = {}
         self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._plugin: str | None = None

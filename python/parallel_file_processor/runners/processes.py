@@ -1,19 +1,24 @@
 """Shards on supervised worker processes: per-item timeouts, crash isolation, recycling.
 
 Workers start with ``forkserver`` on Linux (``spawn`` elsewhere, or ``start_method=``), so no
-process forks while native threads run. They never import the main script: the function
-travels by value (cloudpickle) when a worker could not import it, so a script without a main
-guard, ``python -c``, standard input and notebooks all work. A worker whose parent died exits
-at once, quietly.
+process forks while native threads run. ``start_method="fork"`` is honoured while this process
+has one thread; once it has more (the native pool, a progress bar's monitor, the user's own), a
+forked child could deadlock on a lock one of them held, so workers start with ``forkserver``.
+Workers never import the main script: the function travels by value (cloudpickle) when a
+worker could not import it, so a script without a main guard, ``python -c``, standard input
+and notebooks all work. A worker whose parent died exits at once, quietly.
 
 Each worker reports the item it is running in shared memory (index, start time) and sends its
 results at least every 0.1 s, so a stuck item's worker is killed and replaced, a worker that
-dies costs only the item it was running, and Ctrl-C keeps everything that finished.
+dies costs only the item it was running, and Ctrl-C keeps everything that finished. Log records
+made in a worker (by the user's function or the package) travel over the same pipe and are
+handled by the parent's loggers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import pickle
@@ -30,6 +35,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_connections
 from typing import Any
 
+from .. import log as pfp_log
 from ..errors import WorkerStartError
 from ..task import ChunkTask, dumps_function, run_item
 from ..types import ProcessingResult, Status
@@ -39,6 +45,8 @@ __all__ = ["ProcessRunner"]
 
 _MIB = 1024 * 1024
 _FLUSH_S = 0.1
+
+log = logging.getLogger(__name__)
 
 
 # --- starting workers without the main script ------------------------------------------------
@@ -92,14 +100,28 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="pfp-parent-watch", daemon=True).start()
 
 
+#: the user's function may log from threads of its own: one message on the pipe at a time
+_SEND_LOCK = threading.Lock()
+
+
 def _send(conn: Connection, msg: tuple[Any, ...]) -> None:
     """Send results; a result that cannot be pickled becomes that item's error."""
     try:
-        conn.send(msg)
+        with _SEND_LOCK:
+            conn.send(msg)
     except (pickle.PicklingError, TypeError, AttributeError):
         kind, chunk_id, results, rss = msg
         fixed = [_picklable(r) for r in results]
-        conn.send((kind, chunk_id, fixed, rss))
+        with _SEND_LOCK:
+            conn.send((kind, chunk_id, fixed, rss))
+
+
+def _record_sender(conn: Connection) -> Callable[[logging.LogRecord], None]:
+    def send(record: logging.LogRecord) -> None:
+        with _SEND_LOCK:
+            conn.send(("log", None, record, 0.0))
+
+    return send
 
 
 def _picklable(r: ProcessingResult[Any]) -> ProcessingResult[Any]:
@@ -119,19 +141,21 @@ def _picklable(r: ProcessingResult[Any]) -> ProcessingResult[Any]:
         return r
 
 
-def _worker_main(conn: Connection, state: Any, task: ChunkTask, setup: bytes | None) -> None:
+def _worker_main(conn: Connection, state: Any, task: ChunkTask, setup: bytes | None,
+                 log_levels: dict[str, int]) -> None:
     """A worker: runs chunks sent over ``conn``, reports the running item in ``state`` (shared
-    memory: index, start time; the parent sets the third slot to stop the run) and flushes
-    results at least every 0.1 s."""
+    memory: index, start time; the parent sets the third slot to stop the run), flushes
+    results at least every 0.1 s and sends log records to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _exit_with_parent()
+    pfp_log.forward_records(_record_sender(conn), log_levels)
     wid = f"pid:{os.getpid()}"
     try:
         if setup is not None:
             initializer, initargs = pickle.loads(setup)
             initializer(*initargs)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError), _SEND_LOCK:
             conn.send(("init_failed", None, f"{type(exc).__name__}: {exc}", 0.0))
         return
     try:
@@ -189,10 +213,8 @@ class ProcessRunner(Runner):
     ) -> None:
         super().__init__()
         method = start_method or ("forkserver" if sys.platform.startswith("linux") else "spawn")
-        self.ctx: Any = multiprocessing.get_context(method)
-        if method == "forkserver":
-            # Workers fork from a server that already imported this module.
-            self.ctx.set_forkserver_preload([__name__])
+        self.ctx: Any = None
+        self._use(method)
         self.task = task
         self.workers = workers
         self.capacity = workers * 2
@@ -200,6 +222,7 @@ class ProcessRunner(Runner):
         self.max_tasks = max_tasks_per_worker
         self.max_memory_mb = max_memory_mb
         self._setup = dumps_function((initializer, initargs)) if initializer else None
+        self._log_levels = pfp_log.levels()
         self._queue: deque[Shard] = deque()
         self._startup_failures = 0
         self.peak_mb: dict[str, float] = {}
@@ -211,11 +234,25 @@ class ProcessRunner(Runner):
             return 64
         return max(1, min(512, total // (self.workers * 8) or 1))
 
+    def _use(self, method: str) -> None:
+        self.ctx = multiprocessing.get_context(method)
+        if method == "forkserver":
+            # Workers fork from a server that already imported this module.
+            self.ctx.set_forkserver_preload([__name__])
+
     def _spawn(self) -> _Worker:
+        if self.ctx.get_start_method() == "fork":
+            threads = threads_running()
+            if threads > 1:
+                log.warning("start_method='fork': this process runs %d threads and a forked "
+                            "worker could deadlock on a lock one of them holds; starting "
+                            "workers with forkserver instead", threads)
+                self._use("forkserver")
         parent, child = self.ctx.Pipe()
         state = self.ctx.RawArray("d", 3)
         state[0] = -1.0
-        proc = self.ctx.Process(target=_worker_main, args=(child, state, self.task, self._setup),
+        proc = self.ctx.Process(target=_worker_main,
+                                args=(child, state, self.task, self._setup, self._log_levels),
                                 daemon=True, name="pfp-worker")
         _start(proc)
         child.close()
@@ -265,6 +302,9 @@ class ProcessRunner(Runner):
                 kind, shard_id, results, rss = w.conn.recv()
             except (EOFError, OSError):
                 return False
+            if kind == "log":
+                pfp_log.replay(results)
+                continue
             if kind == "init_failed":
                 raise WorkerStartError(f"the initializer failed in a worker process: {results}")
             if w.shard is None or shard_id != w.shard.id:
@@ -277,6 +317,8 @@ class ProcessRunner(Runner):
                 self.peak_mb[w.wid] = max(self.peak_mb.get(w.wid, 0.0), rss)
                 w.shard = None
                 if self._should_recycle(w):
+                    log.debug("recycling worker %s after %d items (%.0f MiB)", w.wid,
+                              w.items_done, self._rss_mb(w))
                     with contextlib.suppress(OSError):
                         w.conn.send(None)
                     self._replace(w, kill=False)
@@ -386,6 +428,18 @@ class ProcessRunner(Runner):
                 w.proc.kill()
                 w.proc.join(timeout=1)
             w.conn.close()
+
+
+def threads_running() -> int:
+    """Threads of this process, native ones included (the OS's count where there is one)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return threading.active_count()
 
 
 def _exit_description(code: int | None) -> str:

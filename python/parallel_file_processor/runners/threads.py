@@ -13,6 +13,7 @@ release the GIL, such as opening and reading files); the rest of the run goes th
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -34,6 +35,8 @@ _CHEAP_ITEM_S = 50e-6
 _TRIAL_S = 0.03
 #: Threads for cheap items: more only add GIL hand-offs.
 _CHEAP_THREADS = 2
+
+log = logging.getLogger(__name__)
 
 
 class ThreadRunner(Runner):
@@ -229,6 +232,9 @@ class ThreadRunner(Runner):
             run_chunk(self.task, items[probed:probed + 1], slot, wid)
             probed += 1
         per_item = (time.perf_counter() - t0) / max(1, probed)
+        log.debug("probe: %d items at %.1f us each; %s", probed, per_item * 1e6,
+                  "running inline" if per_item < _CHEAP_ITEM_S else
+                  f"starting {self.workers} threads")
         events: list[Event] = [Results(sid, list(slot.results), probed == len(items))]
         rest = items[probed:]
         pending = [s for s, _ in self._running.values() if s.id != sid]
@@ -269,7 +275,11 @@ class ThreadRunner(Runner):
             self.stats["abandoned_threads"] += 1
             with self._lock:
                 self._stuck += 1
-            if self.stats["abandoned_threads"] <= self._max_abandoned:
+            replace = self.stats["abandoned_threads"] <= self._max_abandoned
+            log.info("item %d ran past %g s: its thread is given up%s", running, self.timeout,
+                     ", a fresh one takes its place" if replace else
+                     f" (no more replacements: {self._max_abandoned} given up)")
+            if replace:
                 self._start_threads(1)
         with self._lock:
             healthy = self._live - self._stuck
