@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import write
+from conftest import unprivileged_prefix, write
 from parallel_file_processor import aggregate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -165,22 +165,16 @@ def test_no_atomic_writer_of_its_own(tmp_path: Path) -> None:
     assert users == ["aggregate.py"]
 
 
-SETPRIV = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
 def unprivileged(code: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in sys.path if p and os.path.isdir(p))}
-    return subprocess.run([*SETPRIV, sys.executable, "-c", code, *args], capture_output=True,
-                          text=True, timeout=120, env=env)
+    return subprocess.run([*unprivileged_prefix(), sys.executable, "-c", code, *args],
+                          capture_output=True, text=True, timeout=120, env=env)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to another user")
 def test_a_failed_write_leaves_the_old_file_intact(open_tmp: Path) -> None:
-    import shutil
-
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is not installed")
     src = open_tmp / "src"
     months(src)
     out_dir = open_tmp / "out"
