@@ -441,3 +441,57 @@ def test_native_duplicate_rows_match_the_frame(tmp_path: Path) -> None:
         write_frame(df, fmt, expected)
         got = pfp("dupes", str(data), *flag)
         assert got.returncode == 0 and got.stdout == expected.getvalue(), got.stderr
+
+
+def test_unreadable_folders_are_failures_of_hashes_and_manifests(open_tmp: Path) -> None:
+    from conftest import unprivileged_prefix
+
+    t = open_tmp / "t"
+    write(t / "ok.txt", "fine")
+    write(t / "locked" / "inside.txt", "hidden")
+    os.chmod(t / "locked", 0o000)
+    try:
+        def run() -> tuple[list[tuple[str, str | None]], str]:
+            from parallel_file_processor import ManifestError, write_manifest
+
+            rows = [(r.path_str, r.error_type) for r in hash_files(t, "sha256")]
+            try:
+                write_manifest(t, open_tmp / "SUMS", algorithm="sha256")
+            except ManifestError as exc:
+                return rows, str(exc)
+            return rows, "no error"
+
+        rows, manifest_error = run_unprivileged(run)
+        assert (str(t / "ok.txt"), None) in rows
+        assert (str(t / "locked"), "PermissionError") in rows, "the folder is a failed result"
+        assert str(t / "locked") in manifest_error
+        cli = subprocess.run(
+            [*unprivileged_prefix(), sys.executable, "-m", "parallel_file_processor", "hash",
+             str(t), "--manifest", str(open_tmp / "SUMS2")],
+            capture_output=True, text=True, timeout=120)
+        assert cli.returncode == 1, cli.stderr
+        assert str(t / "locked") in cli.stderr and "Traceback" not in cli.stderr
+        assert (open_tmp / "SUMS2").read_text().count("\n") == 1, "the readable file is there"
+    finally:
+        os.chmod(t / "locked", 0o755)
+
+
+def test_a_killed_cached_run_keeps_what_it_hashed(tmp_path: Path) -> None:
+    # The cache commits while hashing: after kill -9, a re-run hashes only what is left.
+    data = tmp_path / "data"
+    for i in range(6000):
+        write(data / f"d{i % 50}" / f"f{i}.bin", os.urandom(64))
+    cache = tmp_path / "cache.sqlite"
+    code = (f"import os, signal, threading\n"
+            f"from parallel_file_processor import hash_files\n"
+            f"def cb(done, total):\n"
+            f"    if done >= 64 * 4200: os.kill(os.getpid(), signal.SIGKILL)\n"
+            f"hash_files({str(data)!r}, cache={str(cache)!r}, progress=cb, workers=1)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert res.returncode == -9, res.stderr
+    kept = sqlite3.connect(cache).execute("SELECT count(*) FROM digests").fetchone()[0]
+    assert kept >= 4096, "digests were committed while hashing"
+    again = hash_files(data, cache=cache)
+    assert len(again) == 6000 and sum(r.cached for r in again) == kept
+    assert all(r.digest == blake3.blake3((Path(r.path_str)).read_bytes()).hexdigest()
+               for r in again)

@@ -276,6 +276,8 @@ def _hash_with_cache(dir_or_paths: Any, is_dir: bool, algorithm: str, options: S
                     continue
             todo.append(i)
         start = 0
+        total = sum(stats[i][2] for i in todo if stats[i] is not None)  # type: ignore[index]
+        done = 0
         while start < len(todo):
             end, nbytes = start, 0
             while end < len(todo) and end - start < _COMMIT_FILES and nbytes < _COMMIT_BYTES:
@@ -284,7 +286,9 @@ def _hash_with_cache(dir_or_paths: Any, is_dir: bool, algorithm: str, options: S
                 end += 1
             piece = todo[start:end]
             hashed = _core.hash_paths([paths[i] for i in piece], algorithm, workers=workers,
-                                      progress=rep.native(), results=True)
+                                      progress=rep.native(before=done, total=total),
+                                      results=True)
+            done += nbytes
             fresh = []
             for i, r in zip(piece, hashed):
                 r.relative_path = relative[i]

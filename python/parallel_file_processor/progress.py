@@ -150,9 +150,23 @@ class Reporter:
     def active(self) -> bool:
         return self._bar_options is not None or self._callback is not None
 
-    def native(self) -> Callable[[int, int, int, int], None] | None:
-        """The callback to hand a native job, or None when nothing listens."""
-        return self._native if self.active else None
+    def native(self, *, before: int = 0, total: int | None = None
+               ) -> Callable[[int, int, int, int], None] | None:
+        """The callback to hand a native job, or None when nothing listens.
+
+        For one run made of several native jobs, ``before`` is what earlier jobs did (items,
+        or bytes with ``by_bytes``) and ``total`` the whole run's total, so the bar goes on.
+        """
+        if not self.active:
+            return None
+        if not before and total is None:
+            return self._native
+
+        def part(items: int, items_total: int, nbytes: int, bytes_total: int) -> None:
+            done, known = (nbytes, bytes_total) if self._by_bytes else (items, items_total)
+            self.update(before + done, total if total is not None else before + known)
+
+        return part
 
     def _native(self, items: int, items_total: int, nbytes: int, bytes_total: int) -> None:
         if self._by_bytes:

@@ -148,11 +148,12 @@ pub fn output_file(fd: i32) -> PyResult<std::fs::File> {
     Ok(unsafe { std::fs::File::from_raw_fd(dup) })
 }
 
-/// The error of a failed write to the output, as Python raises it (BrokenPipeError for a
-/// closed pipe, OSError with ENOSPC for a full disk), naming the output.
+/// The error of a failed write to the caller's descriptor, as Python raises it
+/// (BrokenPipeError for a closed pipe, OSError with ENOSPC for a full disk). It names no
+/// file: the caller knows what the descriptor is (the CLI names standard output).
 pub fn write_error(e: &std::io::Error) -> PyErr {
     let code = e.raw_os_error().unwrap_or(0);
     let msg = std::io::Error::from_raw_os_error(code).to_string();
     let msg = msg.split(" (os error").next().unwrap_or(&msg).to_owned();
-    pyo3::exceptions::PyOSError::new_err((code, msg, "<stdout>"))
+    pyo3::exceptions::PyOSError::new_err((code, msg))
 }
