@@ -276,7 +276,10 @@ def _hash_with_cache(dir_or_paths: Any, is_dir: bool, algorithm: str, options: S
                     continue
             todo.append(i)
         start = 0
-        total = sum(stats[i][2] for i in todo if stats[i] is not None)  # type: ignore[index]
+        total = 0
+        for i in todo:
+            st = stats[i]
+            total += st[2] if st is not None else 0
         done = 0
         while start < len(todo):
             end, nbytes = start, 0
