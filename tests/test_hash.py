@@ -495,3 +495,19 @@ def test_a_killed_cached_run_keeps_what_it_hashed(tmp_path: Path) -> None:
     assert len(again) == 6000 and sum(r.cached for r in again) == kept
     assert all(r.digest == blake3.blake3((Path(r.path_str)).read_bytes()).hexdigest()
                for r in again)
+
+
+def test_a_manifest_with_malformed_lines_checks_the_rest(tmp_path: Path) -> None:
+    a = write(tmp_path / "a.txt", "alpha")
+    b = write(tmp_path / "b.txt", "beta")
+    good = [f"{blake3.blake3(p.read_bytes()).hexdigest()}  {p.name}" for p in (a, b)]
+    manifest = tmp_path / "CHECKSUMS"
+    manifest.write_text("\n".join([good[0], "abc123  c.txt", "not a line at all", good[1]])
+                        + "\n")
+    res = verify_manifest(manifest)
+    assert res.algorithm == "blake3" and res.ok == 2 and res.failed == 0
+    assert [n for n, _ in res.malformed] == [2, 3]
+    cli = pfp("verify", str(manifest))
+    assert cli.returncode == 1, cli.stderr
+    assert "CHECKSUMS:2: malformed line" in cli.stderr and "CHECKSUMS:3" in cli.stderr
+    assert "a.txt: OK" in cli.stdout and "b.txt: OK" in cli.stdout

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -426,6 +427,8 @@ _NAME_HINTS = [
     (re.compile(r"crc32c", re.I), "crc32c"),
 ]
 _BY_LENGTH = {64: "blake3", 40: "sha1", 32: "md5", 16: "xxh3_64", 8: "crc32c"}
+_HEX_LEN = {"blake3": 64, "b3": 64, "sha256": 64, "sha1": 40, "md5": 32, "xxh3_128": 32,
+            "xxh128": 32, "xxh3_64": 16, "xxh3": 16, "xxh64": 16, "crc32c": 8}
 _LINE = re.compile(r"^(\\?)([0-9a-fA-F]+) [ *](.+)$")
 _BSD = re.compile(r"^(\\?)([A-Za-z0-9_-]+) \((.+)\) = ([0-9a-fA-F]+)$")
 
@@ -546,7 +549,7 @@ def verify_manifest(manifest_path: PathLike, *, algorithm: str | None = None,
     except OSError as exc:
         raise ManifestError(f"cannot read manifest {manifest}: {exc}") from None
     base_dir = Path(base) if base is not None else manifest.parent
-    parsed: list[tuple[str, str]] = []
+    parsed: list[tuple[str, str, tuple[int, str]]] = []
     malformed: list[tuple[int, str]] = []
     bsd_algo = None
     for lineno, raw in enumerate(text.splitlines(), 1):
@@ -555,7 +558,7 @@ def verify_manifest(manifest_path: PathLike, *, algorithm: str | None = None,
         m = _LINE.match(raw)
         if m:
             escaped, digest, name = m.groups()
-            parsed.append((digest.lower(), _unescape(name) if escaped else name))
+            parsed.append((digest.lower(), _unescape(name) if escaped else name, (lineno, raw)))
             continue
         m = _BSD.match(raw)
         if m:
@@ -563,17 +566,24 @@ def verify_manifest(manifest_path: PathLike, *, algorithm: str | None = None,
             bsd_algo = bsd_algo or {"SHA256": "sha256", "SHA1": "sha1", "MD5": "md5",
                                     "BLAKE3": "blake3", "XXH3": "xxh3_64",
                                     "XXH128": "xxh3_128"}.get(tag.upper())
-            parsed.append((digest.lower(), _unescape(name) if escaped else name))
+            parsed.append((digest.lower(), _unescape(name) if escaped else name, (lineno, raw)))
             continue
         malformed.append((lineno, raw))
-    algo = algorithm or bsd_algo or _guess_algorithm(manifest, parsed)
+    algo = algorithm or bsd_algo or _guess_algorithm(manifest, [d for d, _, _ in parsed])
+    # A line whose digest cannot be this algorithm's is malformed, like any other bad line
+    # (reported and counted); the rest is checked.
+    want = _HEX_LEN.get(algo.lower().replace("-", "_"))
+    if want is not None:
+        malformed.extend((n, raw) for d, _, (n, raw) in parsed if len(d) != want)
+        malformed.sort()
+        parsed = [p for p in parsed if len(p[0]) == want]
     result = VerifyResult(manifest, algo, [], malformed)
     if not parsed:
         return result
-    targets = [base_dir / name for _, name in parsed]
+    targets = [base_dir / name for _, name, _ in parsed]
     rows = _core.hash_paths([os.fspath(t) for t in targets], algo, workers=workers,
                             progress=None)
-    for (expected, name), target, row in zip(parsed, targets, rows):
+    for (expected, name, _), target, row in zip(parsed, targets, rows):
         digest, etype = row[2], row[3]
         if digest is None:
             status = "MISSING" if etype == "FileNotFoundError" else "ERROR"
@@ -585,13 +595,14 @@ def verify_manifest(manifest_path: PathLike, *, algorithm: str | None = None,
     return result
 
 
-def _guess_algorithm(manifest: Path, parsed: list[tuple[str, str]]) -> str:
+def _guess_algorithm(manifest: Path, digests: list[str]) -> str:
     for pattern, algo in _NAME_HINTS:
         if pattern.search(manifest.name):
             return algo
-    lengths = {len(d) for d, _ in parsed}
-    if len(lengths) == 1:
-        guess = _BY_LENGTH.get(lengths.pop())
+    # By the length most lines agree on (a stray line of another length is malformed).
+    counts = Counter(len(d) for d in digests).most_common(2)
+    if counts and (len(counts) == 1 or counts[0][1] > counts[1][1]):
+        guess = _BY_LENGTH.get(counts[0][0])
         if guess:
             return guess
     raise ManifestError(f"cannot tell the algorithm of {manifest}; pass algorithm=...")
