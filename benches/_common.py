@@ -72,6 +72,91 @@ def run(name: str, argv: list[str], *, repeat: int = 3, warmup: int = 1,
     return m
 
 
+@dataclass
+class Peer:
+    """One approach to time: a whole process (``argv``), run as a user runs it."""
+
+    name: str
+    argv: list[str]
+    shell: bool = False
+    env: dict[str, str] | None = None
+    note: str = ""
+
+
+def drop_caches() -> bool:
+    """Empty the page cache (root only); False when this machine does not allow it."""
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def _once(peer: Peer) -> tuple[float, float, str | None]:
+    """One whole-process run: (seconds, peak RSS MiB, error or None)."""
+    cmd: list[str] = ["bash", "-c", " ".join(peer.argv)] if peer.shell else peer.argv
+    env = {**os.environ, **(peer.env or {})}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t0
+    code = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if code != 0:
+        return elapsed, 0.0, f"exit {code}: {err.strip()[-200:]}"
+    return elapsed, usage.ru_maxrss / 1024, None
+
+
+def compare(peers: list[Peer], *, repeat: int = 5, warmup: int = 1,
+            cold: bool = False) -> list[Measurement]:
+    """Time every peer ``repeat`` times, alternating (peer 1, 2, 3, 1, 2, 3...) so a change in
+    the machine's state hits all of them alike; medians and peak RSS. ``cold``: the page cache
+    is dropped before every run (no warm-up then)."""
+    results = {p.name: Measurement(p.name, note=p.note) for p in peers}
+    rounds = repeat + (0 if cold else warmup)
+    for r in range(rounds):
+        for p in peers:
+            m = results[p.name]
+            if not m.ok:
+                continue
+            if cold:
+                drop_caches()
+            elapsed, rss, error = _once(p)
+            if error is not None:
+                m.ok, m.note = False, (p.note + " " if p.note else "") + error
+                print(f"  {p.name}: FAILED {error}", file=sys.stderr)
+                continue
+            if cold or r >= warmup:
+                m.times.append(elapsed)
+                m.peak_rss_mb = max(m.peak_rss_mb, rss)
+    for m in results.values():
+        if m.ok:
+            print(f"  {m.name}: median {m.median:.3f}s  peak {m.peak_rss_mb:.0f} MiB",
+                  file=sys.stderr)
+    return list(results.values())
+
+
+def find(name: str, results: list[Measurement]) -> Measurement | None:
+    return next((m for m in results if m.name == name and m.ok), None)
+
+
+def goal_line(label: str, ours: Measurement | None, peer: Measurement | None, *,
+              at_most: float | None = None, at_least_faster: float | None = None) -> str:
+    """``label: ratio (goal ...: met/missed)`` for the README, from two measurements."""
+    if ours is None or peer is None:
+        return f"- {label}: not measured"
+    ratio = ours.median / peer.median
+    if at_most is not None:
+        verdict = "met" if ratio <= at_most else "**missed**"
+        return f"- {label}: {ratio:.2f}x (goal at most {at_most:g}x: {verdict})"
+    assert at_least_faster is not None
+    faster = peer.median / ours.median
+    verdict = "met" if faster >= at_least_faster else "**missed**"
+    return f"- {label}: {faster:.2f}x faster (goal at least {at_least_faster:g}x: {verdict})"
+
+
 def py(code: str) -> list[str]:
     """A Python peer: the code runs in a fresh interpreter (whole-process timing)."""
     return [sys.executable, "-c", code]

@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""Hashing: many small files, a few big ones, and duplicate finding, against the best tools.
+"""Hashing, as users run it: whole processes, peers side by side, alternating runs.
 
-Every peer is a whole process (interpreter start-up included for Python peers; ``find`` and
-``xargs`` included for the command-line tools), warm page cache, median of ``--repeat`` runs:
+Every approach is timed from its start to its exit (interpreter start-up and listing the
+tree included), warm page cache unless said otherwise, medians of ``--repeat``, peak memory:
 
-1. the standard tree (100,000 small files): the seed's pattern (ThreadPoolExecutor +
-   hashlib.sha256), ``b3sum`` and ``xxhsum -H3`` over the file list split across 2 processes
-   (``xargs -P2``), and ``hash_files`` with blake3, sha256 and xxh3_64;
+1. the 100,000-file standard tree: ``b3sum`` over a file list made beforehand (``xargs
+   -P2``), the whole ``fd | xargs -P2 b3sum`` pipeline, the seed's pattern (threads +
+   hashlib.sha256), and ``hash_files`` (blake3, sha256, xxh3_64) from a script; the command
+   line ``pfp hash`` beside the pipeline; cold-cache rows where the machine allows dropping
+   the page cache;
 2. 16 files of 128 MiB: ``b3sum --num-threads 2``, threaded hashlib.sha256, single-thread
    ``xxhsum -H3``, and ``hash_files``;
-3. ``find_duplicates`` on a tree with planted duplicates against a plain Python reference that
-   groups by size and then hashes every same-size file in full.
+3. duplicates in a 20,000-file tree with planted copies: ``jdupes -r -q``, a plain Python
+   size-then-full-hash script, ``pfp dupes`` and ``find_duplicates`` from a script.
 
-usage: python benches/bench_hash.py [--repeat N] [--only small,big,dupes]
+usage: python benches/bench_hash.py [--repeat N] [--only small,big,dupes] [--no-cold]
 """
 
 from __future__ import annotations
@@ -25,7 +27,19 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Measurement, corpus_dir, have, py, run, run_timed, save, table  # noqa: E402
+from _common import (  # noqa: E402
+    Measurement,
+    Peer,
+    compare,
+    corpus_dir,
+    drop_caches,
+    find,
+    goal_line,
+    have,
+    py,
+    save,
+    table,
+)
 
 SEED_SHA256 = r"""
 import hashlib, os, sys
@@ -52,8 +66,7 @@ print(len(out))
 """
 
 PY_DUPES = r"""
-import hashlib, os, sys, time
-t = time.perf_counter()
+import hashlib, os, sys
 from collections import defaultdict
 root = sys.argv[1]
 by_size = defaultdict(list)
@@ -74,53 +87,72 @@ for size, paths in by_size.items():
                 h.update(block)
         groups[(size, h.hexdigest())].append(p)
 dupes = {k: v for k, v in groups.items() if len(v) > 1}
-print('ELAPSED', time.perf_counter() - t, sum(len(v) for v in dupes.values()))
+print(sum(len(v) for v in dupes.values()))
 """
 
 PFP_DUPES = r"""
-import sys, time
-import pandas  # loaded already in pandas workflows; the reference returns plain dicts
+import sys
 from parallel_file_processor import find_duplicates
-t = time.perf_counter()
-df = find_duplicates(sys.argv[1])
-print('ELAPSED', time.perf_counter() - t, len(df))
+print(len(find_duplicates(sys.argv[1])))
 """
 
 
-def xargs(tool: str, root: Path) -> str:
-    return f"find {root} -type f -print0 | xargs -0 -P2 -n 2000 {tool} > /dev/null"
+def fd_tool() -> str:
+    return "fd" if have("fd") else "fdfind" if have("fdfind") else ""
+
+
+def pipeline(tool: str, root: Path) -> str:
+    """What a command-line user runs: list and hash, two processes at a time."""
+    fd = fd_tool()
+    lister = f"{fd} -u -t f -0 . {root}" if fd else f"find {root} -type f -print0"
+    return f"{lister} | xargs -0 -P2 -n 2000 {tool} > /dev/null"
+
+
+def file_list(root: Path) -> Path:
+    """The tree's files listed once, for peers measured on a list made beforehand."""
+    out = Path(__file__).resolve().parent / ".scripts" / "tree.list0"
+    out.parent.mkdir(exist_ok=True)
+    if not out.exists():
+        names = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
+        out.write_bytes(b"\0".join(os.fsencode(n) for n in names) + b"\0")
+    return out
+
+
+PFP = [sys.executable, "-m", "parallel_file_processor"]
+
+
+def small_peers(root: Path, with_seed: bool = True) -> list[Peer]:
+    tree = root / "tree"
+    peers = []
+    if have("b3sum"):
+        peers.append(Peer("b3sum over a prepared list (xargs -P2)",
+                          [f"xargs -0 -P2 -n 2000 -a {file_list(tree)} b3sum > /dev/null"],
+                          shell=True))
+        peers.append(Peer("fd | xargs -P2 b3sum", [pipeline("b3sum", tree)], shell=True))
+    if with_seed:
+        peers.append(Peer("seed style (threads + hashlib.sha256)", py(SEED_SHA256) + [str(tree)]))
+    for algo in ("blake3", "sha256", "xxh3_64"):
+        peers.append(Peer(f"pfp hash_files {algo}", py(PFP_HASH) + [str(tree), algo]))
+    peers.append(Peer("pfp hash (CLI)", [*PFP, "hash", str(tree)]))
+    return peers
 
 
 def small(root: Path, repeat: int) -> list[Measurement]:
-    tree = root / "tree"
-    results = [run("seed style (threads + hashlib.sha256)", py(SEED_SHA256) + [str(tree)],
-                   repeat=max(1, repeat - 2), warmup=0)]
-    if have("b3sum"):
-        results.append(run("b3sum, xargs -P2", xargs("b3sum", tree), shell=True, repeat=repeat))
-    if have("xxhsum"):
-        results.append(run("xxhsum -H3, xargs -P2", xargs("xxhsum -H3", tree), shell=True,
-                           repeat=repeat))
-    for algo in ("blake3", "sha256", "xxh3_64"):
-        results.append(run(f"pfp hash_files {algo}", py(PFP_HASH) + [str(tree), algo],
-                           repeat=repeat))
-    return results
+    return compare(small_peers(root), repeat=repeat)
 
 
 def big(root: Path, repeat: int) -> list[Measurement]:
     files = sorted(str(p) for p in (root / "big").iterdir())
     seed_big = SEED_SHA256.replace("max_workers=8", "max_workers=2")
-    results: list[Measurement] = []
+    peers = []
     if have("b3sum"):
-        results.append(run("b3sum --num-threads 2", ["b3sum", "--num-threads", "2", *files],
-                           repeat=repeat))
-    results.append(run("threaded hashlib.sha256 (2 threads)", py(seed_big) + [str(root / "big")],
-                       repeat=repeat))
+        peers.append(Peer("b3sum --num-threads 2", ["b3sum", "--num-threads", "2", *files]))
+    peers.append(Peer("threaded hashlib.sha256 (2 threads)", py(seed_big) + [str(root / "big")]))
     if have("xxhsum"):
-        results.append(run("xxhsum -H3 (1 thread)", ["xxhsum", "-H3", *files], repeat=repeat))
+        peers.append(Peer("xxhsum -H3 (1 thread)", ["xxhsum", "-H3", *files]))
     for algo in ("blake3", "sha256", "xxh3_64"):
-        results.append(run(f"pfp hash_files {algo}", py(PFP_HASH) + [str(root / "big"), algo],
-                           repeat=repeat))
-    return results
+        peers.append(Peer(f"pfp hash_files {algo}", py(PFP_HASH) + [str(root / "big"), algo]))
+    return compare(peers, repeat=repeat)
 
 
 def planted_dupes(root: Path) -> Path:
@@ -155,24 +187,20 @@ def planted_dupes(root: Path) -> Path:
 
 def dupes(root: Path, repeat: int) -> list[Measurement]:
     tree = planted_dupes(root)
-    # Timed from the first stat to the finished groups (interpreter start-up left out).
-    return [run_timed("Python size-then-full-hash reference", py(PY_DUPES) + [str(tree)],
-                      repeat=repeat),
-            run_timed("pfp find_duplicates", py(PFP_DUPES) + [str(tree)], repeat=repeat)]
-
-
-def ratio_line(results: list[Measurement], ours: str, peer: str) -> str:
-    a = next((r for r in results if r.name == ours and r.ok), None)
-    b = next((r for r in results if r.name == peer and r.ok), None)
-    if a is None or b is None:
-        return ""
-    return f"- {ours}: {a.median / b.median:.2f}x the time of {peer}\n"
+    peers = []
+    if have("jdupes"):
+        peers.append(Peer("jdupes -r -q", ["jdupes", "-r", "-q", str(tree)]))
+    peers += [Peer("Python size-then-full-hash script", py(PY_DUPES) + [str(tree)]),
+              Peer("pfp dupes (CLI)", [*PFP, "dupes", str(tree)]),
+              Peer("pfp find_duplicates (script)", py(PFP_DUPES) + [str(tree)])]
+    return compare(peers, repeat=repeat)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--only", default="small,big,dupes")
+    ap.add_argument("--no-cold", action="store_true")
     a = ap.parse_args()
     root = corpus_dir()
     wanted = set(a.only.split(","))
@@ -180,23 +208,40 @@ def main() -> None:
     parts: list[str] = []
     if "small" in wanted:
         r = sections["small"] = small(root, a.repeat)
-        parts.append(table("Hash 100,000 small files (standard tree)", r, "b3sum, xargs -P2"))
-        parts.append("\n" + ratio_line(r, "pfp hash_files blake3", "b3sum, xargs -P2")
-                     + ratio_line(r, "pfp hash_files xxh3_64", "xxhsum -H3, xargs -P2")
-                     + ratio_line(r, "pfp hash_files blake3",
-                                  "seed style (threads + hashlib.sha256)")
-                     + ratio_line(r, "pfp hash_files sha256",
-                                  "seed style (threads + hashlib.sha256)"))
+        parts.append(table("Hash 1: the 100,000-file standard tree, warm cache", r,
+                           "b3sum over a prepared list (xargs -P2)"))
+        ours = find("pfp hash_files blake3", r)
+        parts.append("\n".join([
+            goal_line("hash_files blake3 vs b3sum over a prepared list", ours,
+                      find("b3sum over a prepared list (xargs -P2)", r), at_most=1.0),
+            goal_line("hash_files blake3 vs the fd | xargs b3sum pipeline", ours,
+                      find("fd | xargs -P2 b3sum", r), at_most=1.0),
+            goal_line("pfp hash vs the fd | xargs b3sum pipeline", find("pfp hash (CLI)", r),
+                      find("fd | xargs -P2 b3sum", r), at_most=1.1),
+            goal_line("hash_files sha256 vs the seed's threads + hashlib",
+                      find("pfp hash_files sha256", r),
+                      find("seed style (threads + hashlib.sha256)", r), at_least_faster=1)]))
+        if not a.no_cold and drop_caches():
+            peers = [p for p in small_peers(root, with_seed=False)
+                     if "sha256" not in p.name and "xxh3" not in p.name]
+            r = sections["small_cold"] = compare(peers, repeat=3, cold=True)
+            parts.append(table("Hash 1, cold page cache (dropped before every run)", r,
+                               "b3sum over a prepared list (xargs -P2)"))
     if "big" in wanted:
         r = sections["big"] = big(root, a.repeat)
-        parts.append(table("Hash 16 files x 128 MiB", r, "b3sum --num-threads 2"))
-        parts.append("\n" + ratio_line(r, "pfp hash_files blake3", "b3sum --num-threads 2")
-                     + ratio_line(r, "pfp hash_files sha256", "threaded hashlib.sha256 (2 threads)")
-                     + ratio_line(r, "pfp hash_files xxh3_64", "xxhsum -H3 (1 thread)"))
+        parts.append(table("Hash 2: 16 files x 128 MiB", r, "b3sum --num-threads 2"))
+        parts.append("\n".join([
+            goal_line("hash_files blake3 vs b3sum --num-threads 2", find("pfp hash_files blake3", r),
+                      find("b3sum --num-threads 2", r), at_most=1.0),
+            goal_line("hash_files sha256 vs threaded hashlib", find("pfp hash_files sha256", r),
+                      find("threaded hashlib.sha256 (2 threads)", r), at_most=1.0)]))
     if "dupes" in wanted:
         r = sections["dupes"] = dupes(root, a.repeat)
-        parts.append(table("Find duplicates: 20,024 files with planted copies", r,
-                           "Python size-then-full-hash reference"))
+        parts.append(table("Hash 3: duplicates among 20,024 files with planted copies", r,
+                           "jdupes -r -q" if have("jdupes") else
+                           "Python size-then-full-hash script"))
+        parts.append(goal_line("pfp dupes vs jdupes -r -q", find("pfp dupes (CLI)", r),
+                               find("jdupes -r -q", r), at_most=1.0))
     save("hash", sections, "\n\n".join(p.rstrip("\n") for p in parts if p))
 
 

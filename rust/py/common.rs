@@ -97,6 +97,95 @@ where
     })
 }
 
+/// Like [`run_job`], for a job that hands results over while it runs: the job gets a bounded
+/// sender, and every message it sends is passed to `on_message` on the calling thread, with
+/// the GIL, as soon as it arrives (while the job goes on without it). The job waits when the
+/// calling thread is behind. Ctrl-C, a callback error or an `on_message` error cancel it.
+pub fn run_streaming<T, M, F, H>(
+    py: Python<'_>,
+    progress: &Arc<Progress>,
+    callback: Option<&Bound<'_, PyAny>>,
+    capacity: usize,
+    job: F,
+    mut on_message: H,
+) -> PyResult<T>
+where
+    F: FnOnce(&std::sync::mpsc::SyncSender<M>) -> T + Send,
+    T: Send,
+    M: Send,
+    H: FnMut(Python<'_>, M) -> PyResult<()>,
+{
+    let mut last: Option<Snapshot> = None;
+    let report = |last: &mut Option<Snapshot>| -> PyResult<()> {
+        if let Some(cb) = callback {
+            let snap = progress.snapshot();
+            if *last != Some(snap) {
+                *last = Some(snap);
+                cb.call1((
+                    snap.items_done,
+                    snap.items_total,
+                    snap.bytes_done,
+                    snap.bytes_total,
+                ))?;
+            }
+        }
+        Ok(())
+    };
+    std::thread::scope(|scope| {
+        let (tx, rx) = sync_channel::<M>(capacity.max(1));
+        let handle = scope.spawn(move || job(&tx));
+        let mut pending: Option<PyErr> = None;
+        let mut rx = Some(rx);
+        loop {
+            let (back, got) = py.detach(move || {
+                let rx = rx.take().expect("receiver present");
+                let got = rx.recv_timeout(POLL_INTERVAL);
+                (rx, got)
+            });
+            match got {
+                Ok(message) => {
+                    if pending.is_none() {
+                        let mut handled = on_message(py, message);
+                        while handled.is_ok() {
+                            match back.try_recv() {
+                                Ok(m) => handled = on_message(py, m),
+                                Err(_) => break,
+                            }
+                        }
+                        if let Err(err) = handled {
+                            progress.cancel();
+                            pending = Some(err);
+                        }
+                    }
+                    rx = Some(back);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    rx = Some(back);
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) => rx = Some(back),
+            }
+            if pending.is_some() {
+                continue;
+            }
+            let polled = py.check_signals().and_then(|()| report(&mut last));
+            if let Err(err) = polled {
+                progress.cancel();
+                pending = Some(err);
+            }
+        }
+        drop(rx);
+        let joined = py.detach(|| handle.join());
+        if let Some(err) = pending {
+            return Err(err);
+        }
+        let value = joined.map_err(|_| PyRuntimeError::new_err("native worker panicked"))?;
+        report(&mut last)?;
+        Ok(value)
+    })
+}
+
 /// A Python exception for an I/O error, chosen by its kind, naming the path.
 pub fn io_err(path: &std::path::Path, err: &io::Error) -> PyErr {
     let msg = format!("{}: {}", path.display(), err);

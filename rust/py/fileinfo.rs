@@ -204,11 +204,13 @@ pub fn make_path<'py>(py: Python<'py>, s: &Bound<'py, PyAny>) -> PyResult<Bound<
         .build(py, text)
 }
 
-/// The relative path: given, or where it starts in the path string.
-enum Rel {
-    None,
-    Given(Py<PyAny>),
-    From(usize),
+/// `rel_from` when the relative path is not a slice of the path string.
+const NO_SLICE: u32 = u32::MAX;
+
+/// Bytes read ahead, and the read-ahead budget they count against until handed over.
+struct Ahead {
+    data: Py<PyBytes>,
+    held: Option<(Arc<Budget>, u64)>,
 }
 
 /// File metadata container (the seed's fields), able to read its file.
@@ -228,10 +230,11 @@ pub struct FileInfo {
     modified_time: f64,
     #[pyo3(get, set)]
     extension: Py<PyAny>,
-    rel: Rel,
-    data: Option<Py<PyBytes>>,
-    /// The read-ahead budget the data counts against (given back when it is handed over).
-    held: Option<(Arc<Budget>, u64)>,
+    /// The relative path, when given or made; else, with `rel_from` set, it is the path
+    /// string from that byte on (made when first read). Kept small: a scan makes millions.
+    rel: Option<Py<PyAny>>,
+    rel_from: u32,
+    ahead: Option<Box<Ahead>>,
 }
 
 impl Drop for FileInfo {
@@ -266,12 +269,9 @@ impl FileInfo {
             size_bytes,
             modified_time,
             extension,
-            rel: match relative_path {
-                Some(r) => Rel::Given(r),
-                None => Rel::None,
-            },
-            data: None,
-            held: None,
+            rel: relative_path,
+            rel_from: NO_SLICE,
+            ahead: None,
         })
     }
 
@@ -303,24 +303,23 @@ impl FileInfo {
 
     #[getter]
     fn relative_path(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        match &self.rel {
-            Rel::None => Ok(None),
-            Rel::Given(r) => Ok(Some(r.clone_ref(py))),
-            Rel::From(start) => {
-                let full = self.fspath.bind(py).cast::<PyString>()?.to_cow()?;
-                let rel = PyString::new(py, full.get(*start..).unwrap_or_default()).into_any();
-                self.rel = Rel::Given(rel.clone().unbind());
-                Ok(Some(rel.unbind()))
-            }
+        if let Some(r) = &self.rel {
+            return Ok(Some(r.clone_ref(py)));
         }
+        if self.rel_from == NO_SLICE {
+            return Ok(None);
+        }
+        let start = self.rel_from as usize;
+        let full = self.fspath.bind(py).cast::<PyString>()?.to_cow()?;
+        let rel = PyString::new(py, full.get(start..).unwrap_or_default()).into_any();
+        self.rel = Some(rel.clone().unbind());
+        Ok(Some(rel.unbind()))
     }
 
     #[setter]
     fn set_relative_path(&mut self, value: Option<Py<PyAny>>) {
-        self.rel = match value {
-            Some(v) => Rel::Given(v),
-            None => Rel::None,
-        };
+        self.rel = value;
+        self.rel_from = NO_SLICE;
     }
 
     /// The file's name (the last component of the path).
@@ -335,20 +334,23 @@ impl FileInfo {
     /// Whether bytes read ahead are waiting for :meth:`read_bytes`.
     #[getter]
     fn prefetched(&self) -> bool {
-        self.data.is_some()
+        self.ahead.is_some()
     }
 
     /// Hand over bytes read ahead (used by the engine's read-ahead).
     fn set_prefetched(&mut self, data: Option<Py<PyBytes>>) {
         self.give_back();
-        self.data = data;
+        self.ahead = data.map(|data| Box::new(Ahead { data, held: None }));
     }
 
     /// The file's bytes: prefetched ones if the engine read ahead (handed over once, then
     /// released), else read now with the GIL released.
     fn read_bytes(&mut self, py: Python<'_>) -> PyResult<Py<PyBytes>> {
-        if let Some(data) = self.data.take() {
-            self.give_back();
+        if let Some(ahead) = self.ahead.take() {
+            let Ahead { data, held } = *ahead;
+            if let Some((budget, n)) = held {
+                budget.release(n);
+            }
             return Ok(data);
         }
         let path: PathBuf = self.fspath.bind(py).extract()?;
@@ -428,9 +430,9 @@ impl FileInfo {
         let path = slf.borrow_mut().path(py)?;
         let this = slf.borrow();
         let rel = match &this.rel {
-            Rel::None => None,
-            Rel::Given(r) => Some(r.clone_ref(py)),
-            Rel::From(_) => {
+            Some(r) => Some(r.clone_ref(py)),
+            None if this.rel_from == NO_SLICE => None,
+            None => {
                 drop(this);
                 let r = slf.borrow_mut().relative_path(py)?;
                 return Ok(format!(
@@ -484,8 +486,10 @@ impl FileInfo {
 
 impl FileInfo {
     fn give_back(&mut self) {
-        if let Some((budget, n)) = self.held.take() {
-            budget.release(n);
+        if let Some(ahead) = self.ahead.take() {
+            if let Some((budget, n)) = ahead.held {
+                budget.release(n);
+            }
         }
     }
 
@@ -518,9 +522,10 @@ pub fn os_error(path: &Path, err: &std::io::Error) -> PyErr {
 
 /// Hand bytes read ahead to a new FileInfo; they count against `budget` until handed over.
 pub fn attach(info: &Bound<'_, FileInfo>, data: &[u8], budget: &Arc<Budget>) {
-    let mut this = info.borrow_mut();
-    this.data = Some(PyBytes::new(info.py(), data).unbind());
-    this.held = Some((budget.clone(), data.len() as u64));
+    info.borrow_mut().ahead = Some(Box::new(Ahead {
+        data: PyBytes::new(info.py(), data).unbind(),
+        held: Some((budget.clone(), data.len() as u64)),
+    }));
 }
 
 /// Builds FileInfo objects for scanned entries, sharing one string per distinct extension.
@@ -558,19 +563,26 @@ impl<'py> Maker<'py> {
             .unbind();
         // The relative part is a suffix of the path string; with a non-UTF-8 root the byte
         // offset would not be a character offset, so the slice is made here instead.
-        let rel = match e.path.to_str() {
-            Some(s) if s.is_char_boundary(rel_start.min(s.len())) => Rel::From(rel_start),
-            _ => Rel::Given(
-                OsStr::from_bytes(
-                    e.path
-                        .as_os_str()
-                        .as_bytes()
-                        .get(rel_start..)
-                        .unwrap_or_default(),
-                )
-                .into_pyobject(py)?
-                .into_any()
-                .unbind(),
+        let (rel, rel_from) = match e.path.to_str() {
+            Some(s)
+                if s.is_char_boundary(rel_start.min(s.len())) && rel_start < NO_SLICE as usize =>
+            {
+                (None, rel_start as u32)
+            }
+            _ => (
+                Some(
+                    OsStr::from_bytes(
+                        e.path
+                            .as_os_str()
+                            .as_bytes()
+                            .get(rel_start..)
+                            .unwrap_or_default(),
+                    )
+                    .into_pyobject(py)?
+                    .into_any()
+                    .unbind(),
+                ),
+                NO_SLICE,
             ),
         };
         let info = FileInfo {
@@ -580,8 +592,8 @@ impl<'py> Maker<'py> {
             modified_time: crate::scan::mtime_secs(e.mtime_ns),
             extension: self.extension(e),
             rel,
-            data: None,
-            held: None,
+            rel_from,
+            ahead: None,
         };
         Bound::new(py, info)
     }

@@ -9,7 +9,9 @@ use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use super::common::{file_errors, io_err, output_file, package_err, run_job, write_error};
+use super::common::{
+    file_errors, io_err, output_file, package_err, run_job, run_streaming, write_error,
+};
 use super::fileinfo::Maker;
 use crate::output::{Format, RowWriter, COLUMNS};
 use crate::progress::Progress;
@@ -212,19 +214,66 @@ fn extras<'py>(
     Ok(())
 }
 
-/// FileInfo objects for entries (one string per distinct extension).
+/// FileInfo objects, special files, errors and totals of a scan.
+type Listed<'py> = (
+    Bound<'py, PyList>,
+    Vec<Entry>,
+    Vec<crate::error::FileError>,
+    Summary,
+);
+
+/// Scan and make FileInfo objects as the walk hands over each directory (the walk goes on in
+/// native threads meanwhile; only the directories not converted yet are held natively), in
+/// the order a sequential walk lists them (or by path with `sort`).
 fn file_infos<'py>(
     py: Python<'py>,
     roots: &[PathBuf],
-    files: &[Entry],
-) -> PyResult<Bound<'py, PyList>> {
+    opts: &ScanOptions,
+    counters: &Arc<Progress>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Listed<'py>> {
     let starts: Vec<usize> = roots.iter().map(|r| scan::rel_start(r)).collect();
     let mut maker = Maker::new(py);
-    let list = PyList::empty(py);
-    for e in files {
-        list.append(maker.make(e, starts[e.root as usize])?)?;
+    let mut parts: Vec<(Vec<u32>, Bound<'py, PyList>)> = Vec::new();
+    let mut special = Vec::new();
+    let mut errors = Vec::new();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let summary = run_streaming(
+        py,
+        counters,
+        progress,
+        threads * 16,
+        |tx| {
+            scan::scan_with(roots, opts, counters, &|b, _| {
+                if tx.send(b).is_err() {
+                    counters.cancel();
+                }
+            })
+        },
+        |_, b: scan::Batch| {
+            let list = PyList::empty(py);
+            for e in &b.files {
+                list.append(maker.make(e, starts[e.root as usize])?)?;
+            }
+            special.extend(b.special);
+            errors.extend(b.errors);
+            parts.push((b.order, list));
+            Ok(())
+        },
+    )?
+    .map_err(|e| scan_error(py, e))?;
+    parts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let all = PyList::empty(py);
+    for (_, part) in parts {
+        for item in part.iter() {
+            all.append(item)?;
+        }
     }
-    Ok(list)
+    if opts.sort {
+        special.sort_unstable_by(|a: &Entry, b: &Entry| a.path.cmp(&b.path));
+        errors.sort_by(|a: &crate::error::FileError, b| a.path.cmp(&b.path));
+    }
+    Ok((all, special, errors, summary))
 }
 
 /// Scan `roots` with `options` (an `options.ScanOptions`). Returns a dict: `files` (a list of
@@ -248,11 +297,18 @@ fn scan_files<'py>(
         )));
     }
     let counters = Arc::new(Progress::new());
+    let d = PyDict::new(py);
+    if output == "objects" {
+        let (files, special, errors, summary) =
+            file_infos(py, &roots, &opts, &counters, progress.as_ref())?;
+        extras(py, &d, &special, errors, summary)?;
+        d.set_item("files", files)?;
+        return Ok(d);
+    }
     let out: Result<ScanOutput, ScanError> = run_job(py, &counters, progress.as_ref(), || {
         scan::scan(&roots, &opts, &counters)
     })?;
     let out = out.map_err(|e| scan_error(py, e))?;
-    let d = PyDict::new(py);
     let summary = Summary {
         entries_seen: out.entries_seen,
         cancelled: out.cancelled,
@@ -261,8 +317,7 @@ fn scan_files<'py>(
     match output {
         "columns" => d.set_item("files", columns(py, &roots, &out.files)?)?,
         "count" => d.set_item("files", out.files.len())?,
-        "rows" => d.set_item("files", rows(&roots, out.files))?,
-        _ => d.set_item("files", file_infos(py, &roots, &out.files)?)?,
+        _ => d.set_item("files", rows(&roots, out.files))?,
     }
     Ok(d)
 }
