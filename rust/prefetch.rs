@@ -70,30 +70,66 @@ impl Budget {
     }
 }
 
+/// What `fstat` said of a file opened for reading ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMeta {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub dev: u64,
+    pub ino: u64,
+}
+
 /// Read `name` in the open directory `dir` (no path resolution from the root), if it is a
 /// regular file of at most `max_file_bytes`: open, fstat, read its size, close. A file that
-/// reports size 0 (some pseudo-files) is read to its end.
+/// reports size 0 (some pseudo-files) is read to its end. The `fstat` is returned too (when
+/// the file could be opened), so a walk that reads ahead need not stat the file itself.
 pub fn read_at(
     dir: BorrowedFd<'_>,
     name: &OsStr,
     path: &Path,
     max_file_bytes: u64,
-) -> Result<Vec<u8>, Skipped> {
+) -> (Option<FileMeta>, Result<Vec<u8>, Skipped>) {
+    use std::os::unix::fs::MetadataExt;
     let fail = |e: io::Error| Skipped::Failed(FileError::from_io(path, &e));
-    let c = CString::new(name.as_bytes()).map_err(|_| Skipped::NotRegular)?;
+    let Ok(c) = CString::new(name.as_bytes()) else {
+        return (None, Err(Skipped::NotRegular));
+    };
     let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC;
     // SAFETY: `c` is NUL-terminated and `dir` is an open directory descriptor.
     let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) };
     if fd < 0 {
-        return Err(fail(io::Error::last_os_error()));
+        return (None, Err(fail(io::Error::last_os_error())));
     }
     // SAFETY: `fd` was just opened and is owned by nobody else.
     let file = unsafe { File::from_raw_fd(fd) };
-    let meta = file.metadata().map_err(fail)?;
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return (None, Err(fail(e))),
+    };
+    let info = FileMeta {
+        size: meta.len(),
+        mtime_ns: meta
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.mtime_nsec()),
+        dev: meta.dev(),
+        ino: meta.ino(),
+    };
     if !meta.is_file() {
-        return Err(Skipped::NotRegular);
+        return (Some(info), Err(Skipped::NotRegular));
     }
-    let size = meta.len();
+    (
+        Some(info),
+        read_open(&file, info.size, max_file_bytes, &fail),
+    )
+}
+
+fn read_open(
+    file: &File,
+    size: u64,
+    max_file_bytes: u64,
+    fail: &dyn Fn(io::Error) -> Skipped,
+) -> Result<Vec<u8>, Skipped> {
     if size > max_file_bytes {
         return Err(Skipped::TooLarge(size));
     }
@@ -111,7 +147,7 @@ pub fn read_at(
     // see the end (as `open().read()` would after the same fstat).
     let mut buf = vec![0u8; size as usize];
     let mut filled = 0;
-    let mut f = &file;
+    let mut f = file;
     while filled < buf.len() {
         match f.read(&mut buf[filled..]) {
             Ok(0) => break,
@@ -136,18 +172,7 @@ pub fn read_one(path: &Path, max_file_bytes: u64) -> Result<Vec<u8>, Skipped> {
     if !meta.is_file() {
         return Err(Skipped::NotRegular);
     }
-    if meta.len() > max_file_bytes {
-        return Err(Skipped::TooLarge(meta.len()));
-    }
-    let mut buf = Vec::with_capacity(meta.len() as usize + 1);
-    // `take` keeps a file that grows while being read within the limit.
-    file.take(max_file_bytes + 1)
-        .read_to_end(&mut buf)
-        .map_err(fail)?;
-    if buf.len() as u64 > max_file_bytes {
-        return Err(Skipped::TooLarge(buf.len() as u64));
-    }
-    Ok(buf)
+    read_open(&file, meta.len(), max_file_bytes, &fail)
 }
 
 /// Read every path (in input order), at most `max_file_bytes` each, on the current rayon pool.
@@ -224,7 +249,7 @@ mod tests {
         std::fs::write(t.path().join("big"), vec![1u8; 100]).unwrap();
         let dir = File::open(t.path()).unwrap();
         let d = dir.as_fd();
-        let read = |n: &str| read_at(d, OsStr::new(n), &t.path().join(n), 50);
+        let read = |n: &str| read_at(d, OsStr::new(n), &t.path().join(n), 50).1;
         assert_eq!(read("a").unwrap(), b"alpha");
         assert_eq!(read("empty").unwrap(), b"");
         assert_eq!(read("big"), Err(Skipped::TooLarge(100)));
@@ -233,6 +258,12 @@ mod tests {
         );
         std::fs::create_dir(t.path().join("sub")).unwrap();
         assert_eq!(read("sub"), Err(Skipped::NotRegular));
+        let (meta, _) = read_at(d, OsStr::new("big"), &t.path().join("big"), 50);
+        assert_eq!(
+            meta.unwrap().size,
+            100,
+            "the fstat comes back even when not read"
+        );
     }
 
     #[test]

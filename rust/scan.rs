@@ -63,6 +63,23 @@ pub struct ScanOptions {
     pub threads: Option<usize>,
 }
 
+impl ScanOptions {
+    /// Whether a size or time filter decides on files (they must be stat'ed while walking).
+    pub fn filters_need_stat(&self) -> bool {
+        self.min_size.is_some()
+            || self.max_size.is_some()
+            || self.modified_after_ns.is_some()
+            || self.modified_before_ns.is_some()
+    }
+}
+
+/// `(size, mtime_ns, dev, ino)` of `name` in the open directory `dir`, following a final link
+/// (a listed link stands for its target).
+pub fn stat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<(u64, i64, u64, u64)> {
+    let st = Stat::at(dir.as_raw_fd(), name, true)?;
+    Ok((st.size, st.mtime_ns, st.dev, st.ino))
+}
+
 impl Default for ScanOptions {
     fn default() -> Self {
         Self {
@@ -760,7 +777,8 @@ impl<'a> Walker<'a> {
             kind,
             link: followed.is_some(),
         };
-        if filter.needs_stat || kind != Kind::File {
+        // A followed link was stat'ed already: its target's metadata costs nothing more.
+        if filter.needs_stat || kind != Kind::File || followed.is_some() {
             let st = match followed {
                 Some(st) => Ok(st),
                 None => Stat::at(dir.as_raw_fd(), name, false),

@@ -275,3 +275,14 @@ def test_fast_paths_are_the_paths_pathlib_makes(tmp_path: Path) -> None:
             assert str(fast) == str(slow) and fast.parts == slow.parts
             assert fast.parent == slow.parent and fast.name == slow.name
             assert pickle.loads(pickle.dumps(fast)) == slow
+
+
+def test_files_read_ahead_carry_the_metadata_a_listing_gives(tmp_path: Path) -> None:
+    many_files(tmp_path, 300)
+    write(tmp_path / "big.bin", b"z" * 10_000)
+    os.symlink(tmp_path / "big.bin", tmp_path / "link.bin")
+    listed = {f.path_str: f for f in FileScanner().list_files(tmp_path)}
+    streamed = {f.path_str: f for f in FileScanner().stream(tmp_path, read_ahead=5000)}
+    assert streamed == listed, "size, mtime, extension and relative path as a listing has them"
+    assert not streamed[str(tmp_path / "big.bin")].prefetched
+    assert streamed[str(tmp_path / "link.bin")].size_bytes == 10_000

@@ -136,6 +136,7 @@ where
         let handle = scope.spawn(move || job(&tx));
         let mut pending: Option<PyErr> = None;
         let mut rx = Some(rx);
+        let mut reported = std::time::Instant::now();
         loop {
             let (back, got) = py.detach(move || {
                 let rx = rx.take().expect("receiver present");
@@ -146,7 +147,11 @@ where
                 Ok(message) => {
                     if pending.is_none() {
                         let mut handled = on_message(py, message);
-                        while handled.is_ok() {
+                        // Take what else is there, a bounded number, then look at Ctrl-C.
+                        for _ in 0..64 {
+                            if handled.is_err() {
+                                break;
+                            }
                             match back.try_recv() {
                                 Ok(m) => handled = on_message(py, m),
                                 Err(_) => break,
@@ -158,7 +163,6 @@ where
                         }
                     }
                     rx = Some(back);
-                    continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     rx = Some(back);
@@ -169,7 +173,11 @@ where
             if pending.is_some() {
                 continue;
             }
-            let polled = py.check_signals().and_then(|()| report(&mut last));
+            let mut polled = py.check_signals();
+            if polled.is_ok() && reported.elapsed() >= POLL_INTERVAL {
+                reported = std::time::Instant::now();
+                polled = report(&mut last);
+            }
             if let Err(err) = polled {
                 progress.cancel();
                 pending = Some(err);

@@ -38,10 +38,12 @@ struct Found {
     data: Vec<Option<Vec<u8>>>,
 }
 
-/// Read-ahead settings: files up to `max_file` bytes, at most `budget` bytes held at once.
+/// Read-ahead settings: files up to `max_file` bytes, at most `budget` bytes held at once;
+/// `fill_meta`: the walk does not stat files, the read-ahead's `fstat` gives their metadata.
 struct ReadAhead {
     max_file: u64,
     budget: Arc<Budget>,
+    fill_meta: bool,
 }
 
 /// Send a directory's findings, reading its files first when reading ahead. A file whose
@@ -50,7 +52,7 @@ struct ReadAhead {
 /// (`list(stream)`) cannot stall it, and memory stays bounded either way.
 fn deliver(
     tx: &SyncSender<Found>,
-    batch: Batch,
+    mut batch: Batch,
     dir: Option<BorrowedFd<'_>>,
     ahead: Option<&ReadAhead>,
 ) -> bool {
@@ -62,29 +64,81 @@ fn deliver(
             })
             .is_ok();
     };
-    let data = batch
-        .files
-        .iter()
-        .map(|entry| {
-            if entry.size > ra.max_file
-                || entry.kind != scan::Kind::File
-                || !ra.budget.acquire_now(entry.size)
-            {
-                return None;
-            }
-            let name = entry.path.file_name().unwrap_or_default();
-            let got = match dir {
-                Some(d) => read_at(d, name, &entry.path, ra.max_file),
-                None => read_one(&entry.path, ra.max_file),
-            };
-            // Count what was read, not what the scan saw.
-            ra.budget.release(entry.size);
-            let bytes = got.ok()?;
-            ra.budget.take(bytes.len() as u64);
-            Some(bytes)
-        })
-        .collect();
+    let mut data = Vec::with_capacity(batch.files.len());
+    for entry in &mut batch.files {
+        data.push(read_ahead(entry, dir, ra));
+    }
     tx.send(Found { batch, data }).is_ok()
+}
+
+/// One file's bytes, if they fit in the budget (None: the consumer reads it when asked).
+/// When the walk left the stat to us (`fill_meta`), the entry gets its size and times from the
+/// `fstat` of the open file, or from a stat of its own when the file is not read.
+fn read_ahead(entry: &mut Entry, dir: Option<BorrowedFd<'_>>, ra: &ReadAhead) -> Option<Vec<u8>> {
+    let name = entry.path.file_name().unwrap_or_default().to_owned();
+    let known = !ra.fill_meta || entry.link;
+    if entry.kind != scan::Kind::File || (known && entry.size > ra.max_file) {
+        if !known {
+            fill(entry, dir, &name);
+        }
+        return None;
+    }
+    // Files of unknown size take the whole per-file allowance until read.
+    let want = if known {
+        entry.size
+    } else {
+        ra.max_file.min(1 << 20)
+    };
+    if !ra.budget.acquire_now(want) {
+        if !known {
+            fill(entry, dir, &name);
+        }
+        return None;
+    }
+    let (meta, got) = match dir {
+        Some(d) => read_at(d, &name, &entry.path, ra.max_file),
+        None => (None, read_one(&entry.path, ra.max_file)),
+    };
+    ra.budget.release(want);
+    if !known {
+        match meta {
+            Some(m) => {
+                entry.size = m.size;
+                entry.mtime_ns = m.mtime_ns;
+                entry.dev = m.dev;
+                entry.ino = m.ino;
+            }
+            None => fill(entry, dir, &name),
+        }
+    }
+    let bytes = got.ok()?;
+    // Count what was read, not what the scan saw; it may exceed the budget by this one file.
+    ra.budget.take(bytes.len() as u64);
+    Some(bytes)
+}
+
+/// Stat a file the walk did not stat (reading ahead does it otherwise).
+fn fill(entry: &mut Entry, dir: Option<BorrowedFd<'_>>, name: &std::ffi::OsStr) {
+    let got = match dir {
+        Some(d) => scan::stat_at(d, name),
+        None => std::fs::metadata(&entry.path).map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (
+                m.len(),
+                m.mtime()
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(m.mtime_nsec()),
+                m.dev(),
+                m.ino(),
+            )
+        }),
+    };
+    if let Ok((size, mtime_ns, dev, ino)) = got {
+        entry.size = size;
+        entry.mtime_ns = mtime_ns;
+        entry.dev = dev;
+        entry.ino = ino;
+    }
 }
 
 /// Files as the walk finds them: each `next()` gives a list of FileInfo (as soon as any are
@@ -136,9 +190,16 @@ impl ScanStream {
                 .unwrap_or(1)
         });
         opts.threads = Some(threads);
+        // Reading a file fstat()s it anyway: the walk need not stat it first, unless a size or
+        // time filter decides on it.
+        let fill_meta = read_ahead.is_some() && opts.with_metadata && !opts.filters_need_stat();
+        if fill_meta {
+            opts.with_metadata = false;
+        }
         let ahead = read_ahead.map(|max_file| ReadAhead {
             max_file,
             budget: Arc::new(Budget::new(read_budget.max(1))),
+            fill_meta,
         });
         let budget = ahead.as_ref().map(|a| a.budget.clone());
         let (tx, rx) = sync_channel::<Found>(threads * 16);
