@@ -27,6 +27,8 @@ __all__ = [
     "PathsNotVisibleError",
     "BatchInterrupted",
     "FunctionLoadError",
+    "CheckpointError",
+    "RateLimited",
 ]
 
 
@@ -96,6 +98,22 @@ class SchedulerUnreachableError(PFPError, ConnectionError):
 
 class PathsNotVisibleError(PFPError, FileNotFoundError):
     """Inputs a Dask worker cannot see (the cluster needs a shared file system)."""
+
+
+class CheckpointError(PFPError, OSError):
+    """A checkpoint cannot be read or written, or an item cannot be keyed for it."""
+
+
+class RateLimited(PFPError, RuntimeError):
+    """Raise it from your function when the service it calls says "too many requests": the
+    whole run pauses for ``retry_after`` seconds (not just this item), the item runs again
+    without using up ``retries``, and the run's rate is halved, then climbs back as calls
+    succeed. Any exception with a numeric ``retry_after`` attribute (as HTTP clients give for
+    status 429) is treated the same way."""
+
+    def __init__(self, retry_after: float = 1.0, message: str = "") -> None:
+        super().__init__(message or f"rate limited: retry after {retry_after:g} s")
+        self.retry_after = float(retry_after)
 
 
 class BatchInterrupted(KeyboardInterrupt):
