@@ -46,7 +46,7 @@ def function_identity(fn: Callable[..., Any], version: str | None = None) -> dic
     target = fn
     code = getattr(target, "__code__", None)
     if code is None and callable(target) and not isinstance(target, type):
-        call = getattr(type(target), "__call__", None)
+        call = vars(type(target)).get("__call__")
         code = getattr(call, "__code__", None)
         target = type(target)
     inner = getattr(fn, "__wrapped__", None)
@@ -211,7 +211,7 @@ class Checkpoint:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             if header is None:
-                self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+                self._file: Any = open(self.path, "wb")  # noqa: SIM115 - closed by close()
                 self._file.write(_MAGIC)
                 self._write({"function": identity, "created": time.time()})
             else:
