@@ -525,27 +525,29 @@ pub fn hash_tree(
             return;
         }
         progress.add_total(batch.files.len() as u64, 0);
-        let hashed: Vec<(u32, Hashed)> = batch
-            .files
-            .par_iter()
-            .map(|e| {
-                let place = match (dir, e.path.file_name()) {
-                    (Some(d), Some(name)) => Place::At(d, name),
-                    _ => Place::Path(&e.path),
-                };
-                let h = BUFFER.with(|b| {
-                    hash_place(place, &e.path, algo, span, &mut b.borrow_mut(), progress)
-                });
-                if span == Span::Whole {
-                    progress.add_total(0, h.size);
-                }
-                progress.add_items(1);
-                if h.error.is_some() {
-                    progress.add_error();
-                }
-                (e.root, h)
-            })
-            .collect();
+        let hash_one = |e: &scan::Entry| {
+            let place = match (dir, e.path.file_name()) {
+                (Some(d), Some(name)) => Place::At(d, name),
+                _ => Place::Path(&e.path),
+            };
+            let h = BUFFER
+                .with(|b| hash_place(place, &e.path, algo, span, &mut b.borrow_mut(), progress));
+            if span == Span::Whole {
+                progress.add_total(0, h.size);
+            }
+            progress.add_items(1);
+            if h.error.is_some() {
+                progress.add_error();
+            }
+            (e.root, h)
+        };
+        // The walk is parallel across directories already; a directory's own files are
+        // hashed in parallel only when there are many (small parallel loops cost wake-ups).
+        let hashed: Vec<(u32, Hashed)> = if batch.files.len() > 64 {
+            batch.files.par_iter().map(hash_one).collect()
+        } else {
+            batch.files.iter().map(hash_one).collect()
+        };
         done.lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((batch.order, hashed));
