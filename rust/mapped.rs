@@ -171,9 +171,8 @@ impl Mapped {
         if ptr == libc::MAP_FAILED {
             return None;
         }
-        // Sequential reads: let the kernel read ahead generously.
-        // SAFETY: advising on a mapping we own.
-        unsafe { libc::madvise(ptr, len, libc::MADV_SEQUENTIAL) };
+        // No MADV_SEQUENTIAL: it would drop the pages from the cache right after they are read,
+        // and the next run of the same job would read them from the disk again.
         for slot in &REGISTRY {
             if slot
                 .start
