@@ -3,12 +3,14 @@
 //! entry each. The `Path` is built the first time `.path` is read; the relative path is a slice
 //! of the path string, made when first read.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyOSError;
 use pyo3::intern;
@@ -204,13 +206,57 @@ pub fn make_path<'py>(py: Python<'py>, s: &Bound<'py, PyAny>) -> PyResult<Bound<
         .build(py, text)
 }
 
-/// `rel_from` when the relative path is not a slice of the path string.
-const NO_SLICE: u32 = u32::MAX;
+/// Where the relative path starts in the path string: one shared object per scan root, held
+/// by a FileInfo in place of its relative path until that is first read (8 bytes a file,
+/// not 8 plus a string).
+#[pyclass(module = "parallel_file_processor._core", frozen)]
+struct RelFrom(usize);
 
 /// Bytes read ahead, and the read-ahead budget they count against until handed over.
 struct Ahead {
     data: Py<PyBytes>,
     held: Option<(Arc<Budget>, u64)>,
+}
+
+/// Bytes read ahead for FileInfo objects, by the object's address: kept outside the objects so
+/// the millions a scan makes stay in pymalloc's 80-byte size class. Only touched with the GIL
+/// held; `AHEAD_LEN` lets objects without read-ahead skip the lock.
+static AHEAD: Mutex<Option<HashMap<usize, Ahead>>> = Mutex::new(None);
+static AHEAD_LEN: AtomicUsize = AtomicUsize::new(0);
+
+fn ahead_put(key: usize, ahead: Ahead) {
+    let mut table = AHEAD.lock().unwrap_or_else(|e| e.into_inner());
+    if table
+        .get_or_insert_with(HashMap::new)
+        .insert(key, ahead)
+        .is_none()
+    {
+        AHEAD_LEN.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn ahead_take(key: usize) -> Option<Ahead> {
+    if AHEAD_LEN.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    let got = AHEAD
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_mut()
+        .and_then(|t| t.remove(&key));
+    if got.is_some() {
+        AHEAD_LEN.fetch_sub(1, Ordering::Relaxed);
+    }
+    got
+}
+
+fn ahead_has(key: usize) -> bool {
+    AHEAD_LEN.load(Ordering::Relaxed) > 0
+        && AHEAD
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|t| t.contains_key(&key))
 }
 
 /// File metadata container (the seed's fields), able to read its file.
@@ -220,21 +266,18 @@ struct Ahead {
 /// read the file.
 #[pyclass(module = "parallel_file_processor._core", name = "FileInfo", subclass)]
 pub struct FileInfo {
-    /// What `os.fspath` of the path gives (a str, or bytes for a bytes path).
-    fspath: Py<PyAny>,
-    /// The `pathlib.Path` when one was given or has been built.
-    path: Option<Py<PyAny>>,
+    /// The path as `os.fspath` gives it (a str, or bytes for a bytes path) until a
+    /// `pathlib.Path` is given or built; then that Path (which holds the same string).
+    path: Py<PyAny>,
     #[pyo3(get, set)]
     size_bytes: i64,
     #[pyo3(get, set)]
     modified_time: f64,
     #[pyo3(get, set)]
     extension: Py<PyAny>,
-    /// The relative path, when given or made; else, with `rel_from` set, it is the path
-    /// string from that byte on (made when first read). Kept small: a scan makes millions.
+    /// The relative path, when given or made; or a `RelFrom`: it is the path string from that
+    /// byte on (made when first read). Kept small: a scan makes millions of these.
     rel: Option<Py<PyAny>>,
-    rel_from: u32,
-    ahead: Option<Box<Ahead>>,
 }
 
 impl Drop for FileInfo {
@@ -243,11 +286,13 @@ impl Drop for FileInfo {
     }
 }
 
+static OS_FSPATH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
 fn fspath<'py>(py: Python<'py>, path: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     if path.is_instance_of::<PyString>() {
         return Ok(path.clone());
     }
-    py.import("os")?.getattr("fspath")?.call1((path,))
+    OS_FSPATH.import(py, "os", "fspath")?.call1((path,))
 }
 
 #[pymethods]
@@ -262,55 +307,59 @@ impl FileInfo {
         extension: Py<PyAny>,
         relative_path: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
-        let is_path = path.is_instance(path_type(py)?)?;
+        let path = if path.is_instance(path_type(py)?)? {
+            path.clone()
+        } else {
+            fspath(py, path)?
+        };
         Ok(Self {
-            fspath: fspath(py, path)?.unbind(),
-            path: is_path.then(|| path.clone().unbind()),
+            path: path.unbind(),
             size_bytes,
             modified_time,
             extension,
             rel: relative_path,
-            rel_from: NO_SLICE,
-            ahead: None,
         })
     }
 
     /// The path as a :class:`pathlib.Path` (built on first use).
     #[getter]
     fn path(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        if let Some(p) = &self.path {
-            return Ok(p.clone_ref(py));
+        let held = self.path.bind(py);
+        if !held.is_instance_of::<PyString>() && !held.is_instance_of::<PyBytes>() {
+            return Ok(self.path.clone_ref(py));
         }
-        let p = make_path(py, self.fspath.bind(py))?.unbind();
-        self.path = Some(p.clone_ref(py));
+        let p = make_path(py, held)?.unbind();
+        self.path = p.clone_ref(py);
         Ok(p)
     }
 
     #[setter]
     fn set_path(&mut self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.fspath = fspath(py, value)?.unbind();
-        self.path = value
-            .is_instance(path_type(py)?)?
-            .then(|| value.clone().unbind());
+        self.path = if value.is_instance(path_type(py)?)? {
+            value.clone().unbind()
+        } else {
+            fspath(py, value)?.unbind()
+        };
         Ok(())
     }
 
     /// The path as a string, without building a :class:`pathlib.Path`.
     #[getter]
-    fn path_str(&self, py: Python<'_>) -> Py<PyAny> {
-        self.fspath.clone_ref(py)
+    fn path_str(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(self.fs(py)?.unbind())
     }
 
     #[getter]
     fn relative_path(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        if let Some(r) = &self.rel {
-            return Ok(Some(r.clone_ref(py)));
-        }
-        if self.rel_from == NO_SLICE {
+        let Some(r) = &self.rel else {
             return Ok(None);
-        }
-        let start = self.rel_from as usize;
-        let full = self.fspath.bind(py).cast::<PyString>()?.to_cow()?;
+        };
+        let Ok(from) = r.bind(py).cast::<RelFrom>() else {
+            return Ok(Some(r.clone_ref(py)));
+        };
+        let start = from.get().0;
+        let fs = self.fs(py)?;
+        let full = fs.cast::<PyString>()?.to_cow()?;
         let rel = PyString::new(py, full.get(start..).unwrap_or_default()).into_any();
         self.rel = Some(rel.clone().unbind());
         Ok(Some(rel.unbind()))
@@ -319,41 +368,40 @@ impl FileInfo {
     #[setter]
     fn set_relative_path(&mut self, value: Option<Py<PyAny>>) {
         self.rel = value;
-        self.rel_from = NO_SLICE;
     }
 
     /// The file's name (the last component of the path).
     #[getter]
     fn name(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let os_path = py.import("os")?.getattr("path")?;
-        Ok(os_path
-            .call_method1("basename", (self.fspath.bind(py),))?
-            .unbind())
+        Ok(os_path.call_method1("basename", (self.fs(py)?,))?.unbind())
     }
 
     /// Whether bytes read ahead are waiting for :meth:`read_bytes`.
     #[getter]
     fn prefetched(&self) -> bool {
-        self.ahead.is_some()
+        ahead_has(self.key())
     }
 
     /// Hand over bytes read ahead (used by the engine's read-ahead).
     fn set_prefetched(&mut self, data: Option<Py<PyBytes>>) {
         self.give_back();
-        self.ahead = data.map(|data| Box::new(Ahead { data, held: None }));
+        if let Some(data) = data {
+            ahead_put(self.key(), Ahead { data, held: None });
+        }
     }
 
     /// The file's bytes: prefetched ones if the engine read ahead (handed over once, then
     /// released), else read now with the GIL released.
     fn read_bytes(&mut self, py: Python<'_>) -> PyResult<Py<PyBytes>> {
-        if let Some(ahead) = self.ahead.take() {
-            let Ahead { data, held } = *ahead;
+        if let Some(ahead) = ahead_take(self.key()) {
+            let Ahead { data, held } = ahead;
             if let Some((budget, n)) = held {
                 budget.release(n);
             }
             return Ok(data);
         }
-        let path: PathBuf = self.fspath.bind(py).extract()?;
+        let path: PathBuf = self.fs(py)?.extract()?;
         let hint = usize::try_from(self.size_bytes.max(0)).unwrap_or(0);
         let read = py.detach(|| -> std::io::Result<Vec<u8>> {
             let mut f = File::open(&path)?;
@@ -404,8 +452,8 @@ impl FileInfo {
         ))
     }
 
-    fn __fspath__(&self, py: Python<'_>) -> Py<PyAny> {
-        self.fspath.clone_ref(py)
+    fn __fspath__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(self.fs(py)?.unbind())
     }
 
     fn __eq__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
@@ -422,33 +470,14 @@ impl FileInfo {
     }
 
     fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
-        self.fspath.bind(py).hash()
+        self.fs(py)?.hash()
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         let py = slf.py();
+        let rel = slf.borrow_mut().relative_path(py)?;
         let path = slf.borrow_mut().path(py)?;
         let this = slf.borrow();
-        let rel = match &this.rel {
-            Some(r) => Some(r.clone_ref(py)),
-            None if this.rel_from == NO_SLICE => None,
-            None => {
-                drop(this);
-                let r = slf.borrow_mut().relative_path(py)?;
-                return Ok(format!(
-                    "FileInfo(path={}, size_bytes={}, modified_time={}, extension={}, \
-                     relative_path={})",
-                    path.bind(py).repr()?,
-                    slf.borrow().size_bytes,
-                    slf.getattr("modified_time")?.repr()?,
-                    slf.borrow().extension.bind(py).repr()?,
-                    match r {
-                        Some(r) => r.bind(py).repr()?.to_string(),
-                        None => "None".to_owned(),
-                    }
-                ));
-            }
-        };
         Ok(format!(
             "FileInfo(path={}, size_bytes={}, modified_time={}, extension={}, relative_path={})",
             path.bind(py).repr()?,
@@ -485,8 +514,22 @@ impl FileInfo {
 }
 
 impl FileInfo {
+    /// The path as `os.fspath` gives it.
+    fn fs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let held = self.path.bind(py);
+        if held.is_instance_of::<PyString>() || held.is_instance_of::<PyBytes>() {
+            return Ok(held.clone());
+        }
+        fspath(py, held)
+    }
+
+    /// This object's key in the read-ahead table (its address, stable while it lives).
+    fn key(&self) -> usize {
+        self as *const Self as usize
+    }
+
     fn give_back(&mut self) {
-        if let Some(ahead) = self.ahead.take() {
+        if let Some(ahead) = ahead_take(self.key()) {
             if let Some((budget, n)) = ahead.held {
                 budget.release(n);
             }
@@ -501,7 +544,7 @@ impl FileInfo {
         PyTuple::new(
             py,
             [
-                this.fspath.clone_ref(py),
+                this.fs(py)?.unbind(),
                 this.size_bytes.into_pyobject(py)?.into_any().unbind(),
                 this.modified_time.into_pyobject(py)?.into_any().unbind(),
                 this.extension.clone_ref(py),
@@ -522,16 +565,22 @@ pub fn os_error(path: &Path, err: &std::io::Error) -> PyErr {
 
 /// Hand bytes read ahead to a new FileInfo; they count against `budget` until handed over.
 pub fn attach(info: &Bound<'_, FileInfo>, data: &[u8], budget: &Arc<Budget>) {
-    info.borrow_mut().ahead = Some(Box::new(Ahead {
-        data: PyBytes::new(info.py(), data).unbind(),
-        held: Some((budget.clone(), data.len() as u64)),
-    }));
+    let key = info.borrow().key();
+    ahead_put(
+        key,
+        Ahead {
+            data: PyBytes::new(info.py(), data).unbind(),
+            held: Some((budget.clone(), data.len() as u64)),
+        },
+    );
 }
 
 /// Builds FileInfo objects for scanned entries, sharing one string per distinct extension.
 pub struct Maker<'py> {
     py: Python<'py>,
     exts: Vec<(Vec<u8>, Py<PyAny>)>,
+    /// The `RelFrom` of each root start seen.
+    starts: Vec<(usize, Py<PyAny>)>,
 }
 
 impl<'py> Maker<'py> {
@@ -539,6 +588,7 @@ impl<'py> Maker<'py> {
         Self {
             py,
             exts: Vec::new(),
+            starts: Vec::new(),
         }
     }
 
@@ -563,37 +613,34 @@ impl<'py> Maker<'py> {
             .unbind();
         // The relative part is a suffix of the path string; with a non-UTF-8 root the byte
         // offset would not be a character offset, so the slice is made here instead.
-        let (rel, rel_from) = match e.path.to_str() {
-            Some(s)
-                if s.is_char_boundary(rel_start.min(s.len())) && rel_start < NO_SLICE as usize =>
-            {
-                (None, rel_start as u32)
+        let rel = match e.path.to_str() {
+            Some(s) if s.is_char_boundary(rel_start.min(s.len())) => {
+                match self.starts.iter().find(|(at, _)| *at == rel_start) {
+                    Some((_, marker)) => marker.clone_ref(py),
+                    None => {
+                        let marker = Py::new(py, RelFrom(rel_start))?.into_any();
+                        self.starts.push((rel_start, marker.clone_ref(py)));
+                        marker
+                    }
+                }
             }
-            _ => (
-                Some(
-                    OsStr::from_bytes(
-                        e.path
-                            .as_os_str()
-                            .as_bytes()
-                            .get(rel_start..)
-                            .unwrap_or_default(),
-                    )
-                    .into_pyobject(py)?
-                    .into_any()
-                    .unbind(),
-                ),
-                NO_SLICE,
-            ),
+            _ => OsStr::from_bytes(
+                e.path
+                    .as_os_str()
+                    .as_bytes()
+                    .get(rel_start..)
+                    .unwrap_or_default(),
+            )
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
         };
         let info = FileInfo {
-            fspath,
-            path: None,
+            path: fspath,
             size_bytes: e.size as i64,
             modified_time: crate::scan::mtime_secs(e.mtime_ns),
             extension: self.extension(e),
-            rel,
-            rel_from,
-            ahead: None,
+            rel: Some(rel),
         };
         Bound::new(py, info)
     }

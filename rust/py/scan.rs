@@ -12,7 +12,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use super::common::{
     file_errors, io_err, output_file, package_err, run_job, run_streaming, write_error,
 };
-use super::fileinfo::Maker;
+use super::fileinfo::{FileInfo, Maker};
 use crate::output::{Format, RowWriter, COLUMNS};
 use crate::progress::Progress;
 use crate::scan::{self, Entry, ScanError, ScanOptions, ScanOutput, Summary};
@@ -214,6 +214,31 @@ fn extras<'py>(
     Ok(())
 }
 
+/// The objects of every directory, in order, with their number known up front (a list is made
+/// at its final size).
+struct Drain<I> {
+    parts: I,
+    left: usize,
+}
+
+impl<I: Iterator> Iterator for Drain<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let got = self.parts.next();
+        if got.is_some() {
+            self.left -= 1;
+        }
+        got
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for Drain<I> {}
+
 /// FileInfo objects, special files, errors and totals of a scan.
 type Listed<'py> = (
     Bound<'py, PyList>,
@@ -234,7 +259,7 @@ fn file_infos<'py>(
 ) -> PyResult<Listed<'py>> {
     let starts: Vec<usize> = roots.iter().map(|r| scan::rel_start(r)).collect();
     let mut maker = Maker::new(py);
-    let mut parts: Vec<(Vec<u32>, Bound<'py, PyList>)> = Vec::new();
+    let mut parts: Vec<(Vec<u32>, Vec<Bound<'py, FileInfo>>)> = Vec::new();
     let mut special = Vec::new();
     let mut errors = Vec::new();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -251,24 +276,28 @@ fn file_infos<'py>(
             })
         },
         |_, b: scan::Batch| {
-            let list = PyList::empty(py);
+            let mut made = Vec::with_capacity(b.files.len());
             for e in &b.files {
-                list.append(maker.make(e, starts[e.root as usize])?)?;
+                made.push(maker.make(e, starts[e.root as usize])?);
             }
             special.extend(b.special);
             errors.extend(b.errors);
-            parts.push((b.order, list));
+            parts.push((b.order, made));
             Ok(())
         },
     )?
     .map_err(|e| scan_error(py, e))?;
     parts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let all = PyList::empty(py);
-    for (_, part) in parts {
-        for item in part.iter() {
-            all.append(item)?;
-        }
-    }
+    // One list of exactly the right size, each directory's objects moved in (and its vector
+    // freed) in turn.
+    let total = parts.iter().map(|(_, v)| v.len()).sum();
+    let all = PyList::new(
+        py,
+        Drain {
+            parts: parts.into_iter().flat_map(|(_, v)| v),
+            left: total,
+        },
+    )?;
     if opts.sort {
         special.sort_unstable_by(|a: &Entry, b: &Entry| a.path.cmp(&b.path));
         errors.sort_by(|a: &crate::error::FileError, b| a.path.cmp(&b.path));
