@@ -182,16 +182,36 @@ impl PathMaker {
                 let p = new.bind(py).call1((cls.bind(py),))?;
                 p.setattr(intern!(py, "_drv"), intern!(py, ""))?;
                 p.setattr(intern!(py, "_root"), PyString::new(py, root))?;
+                untrack(parts.as_any());
                 p.setattr(intern!(py, "_parts"), parts)?;
                 p.setattr(intern!(py, "_str"), s)?;
+                untrack(&p);
                 Ok(p)
             }
             PathMaker::Raw { new, cls } => {
                 let p = new.bind(py).call1((cls.bind(py),))?;
-                p.setattr(intern!(py, "_raw_paths"), PyList::new(py, [s])?)?;
+                let raw = PyList::new(py, [s])?;
+                untrack(raw.as_any());
+                p.setattr(intern!(py, "_raw_paths"), raw)?;
                 p.setattr(intern!(py, "_str"), s)?;
+                untrack(&p);
                 Ok(p)
             }
+        }
+    }
+}
+
+/// Take an object the scanner made out of the cyclic garbage collector's watch: what it holds
+/// (strings, a `pathlib.Path`, a list of strings) can never lead back to it, and a million
+/// watched objects would make every collection walk them all, for nothing. (Objects made from
+/// Python stay watched: their fields may hold anything.)
+pub fn untrack(obj: &Bound<'_, PyAny>) {
+    // SAFETY: the object is alive (we hold a reference). `PyObject_GC_IsTracked` is false
+    // for objects of types without GC support, so only a tracked GC object is untracked; it
+    // is freed by reference counting as before.
+    unsafe {
+        if pyo3::ffi::PyObject_GC_IsTracked(obj.as_ptr()) != 0 {
+            pyo3::ffi::PyObject_GC_UnTrack(obj.as_ptr().cast());
         }
     }
 }
@@ -642,6 +662,8 @@ impl<'py> Maker<'py> {
             extension: self.extension(e),
             rel: Some(rel),
         };
-        Bound::new(py, info)
+        let made = Bound::new(py, info)?;
+        untrack(made.as_any());
+        Ok(made)
     }
 }

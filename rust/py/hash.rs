@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
 
 use super::common::{file_errors, output_file, run_job, write_error};
-use super::fileinfo::make_path;
+use super::fileinfo::{make_path, untrack};
 use super::scan::{scan_error, Options};
 use crate::hash::{self, Algorithm, Hashed, Span};
 use crate::output::{Cell, Format, RowWriter};
@@ -241,7 +241,9 @@ fn results<'py>(
             ),
             None => None,
         };
-        list.append(Bound::new(py, HashResult::from_hashed(py, h, relative)?)?)?;
+        let made = Bound::new(py, HashResult::from_hashed(py, h, relative)?)?;
+        untrack(made.as_any());
+        list.append(made)?;
     }
     Ok(list)
 }
