@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from parallel_file_processor import FileInfo
-from parallel_file_processor.errors import CheckpointError
 from parallel_file_processor.checkpoint import (
     Checkpoint,
     function_identity,
     item_key,
     read_info,
 )
+from parallel_file_processor.errors import CheckpointError
 from parallel_file_processor.types import ProcessingResult, Status
 
 
