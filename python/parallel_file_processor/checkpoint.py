@@ -117,6 +117,8 @@ class CheckpointInfo:
     #: records left unread at the end (cut short by a kill)
     torn: bool = False
     statuses: dict[str, int] = field(default_factory=dict)
+    #: the keys of the items it holds an outcome for
+    keys: set[str] = field(default_factory=set, repr=False)
 
 
 #: one stored outcome: key -> (status, result, error, error_type, traceback, attempts,
@@ -179,7 +181,8 @@ def read_info(path: str | os.PathLike[str]) -> CheckpointInfo:
         statuses[row[0]] = statuses.get(row[0], 0) + 1
     done = statuses.get(Status.OK, 0)
     return CheckpointInfo(p, dict(header.get("function", {})), float(header.get("created", 0)),
-                          p.stat().st_mtime, done, len(rows) - done, torn, statuses)
+                          p.stat().st_mtime, done, len(rows) - done, torn, statuses,
+                          set(rows))
 
 
 class Checkpoint:

@@ -37,7 +37,8 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 # Modules under parallel_file_processor.commands, in the order `pfp --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("run", "scan", "process", "hash", "unzip", "aggregate")
+COMMAND_MODULES: tuple[str, ...] = ("run", "scan", "process", "hash", "unzip", "aggregate",
+                                     "status")
 
 #: ``errno`` values of an output that could not be written whole (exit 1, not a usage error)
 WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
