@@ -21,6 +21,7 @@ from parallel_file_processor import distributed as pfd  # noqa: E402
 from parallel_file_processor.aggregate import aggregate  # noqa: E402
 from parallel_file_processor.errors import MissingExtraError  # noqa: E402
 from parallel_file_processor.hash import find_duplicates, hash_files  # noqa: E402
+from parallel_file_processor.job import balanced_shards  # noqa: E402
 from parallel_file_processor.scan import scan  # noqa: E402
 from parallel_file_processor.types import Status  # noqa: E402
 
@@ -173,7 +174,7 @@ def test_find_duplicates_finds_copies_across_shards(client, tmp_path) -> None:
     assert remote.equals(local) and len(local) > 10
     assert remote.attrs["reclaimable_bytes"] == local.attrs["reclaimable_bytes"] > 0
     # files of one size (the only duplicate candidates) are spread over shards, not kept together
-    assert pfd.balanced_shards([150] * 4, 2) == [[0, 2], [1, 3]]
+    assert balanced_shards([150] * 4, 2) == [[0, 2], [1, 3]]
 
 
 def test_scan_of_several_roots_equals_local(client, tmp_path) -> None:
@@ -248,7 +249,7 @@ def test_extract_zips_equals_local(client, tmp_path) -> None:
 
 def test_balanced_shards_are_balanced_and_complete() -> None:
     sizes = [1_000_000, 10, 10, 900_000, 5, 500_000, 500_000, 7]
-    shards = pfd.balanced_shards(sizes, 3)
+    shards = balanced_shards(sizes, 3)
     assert sorted(i for s in shards for i in s) == list(range(len(sizes)))
     weights = sorted(sum(sizes[i] for i in s) for s in shards)
     assert weights[-1] - weights[0] <= max(sizes)
