@@ -44,6 +44,7 @@ __all__ = [
     "aggregate_csv",
     "atomic_writer",
     "check_policies",
+    "aggregate_on",
     "collect_files",
     "merge_tables",
     "read_files",
@@ -115,7 +116,7 @@ def aggregate(
         from .job import shard_runner  # the cluster machinery loads when it is used
 
         with shard_runner(client) as runner:
-            frame: pd.DataFrame = _aggregate_on(
+            frame: pd.DataFrame = aggregate_on(
                 runner, files_or_dir, options, schema=schema, dtype_conflict=dtype_conflict,
                 output_path=output_path, errors_path=errors_path, overwrite=overwrite,
                 lazy=lazy, progress=progress)
@@ -323,12 +324,15 @@ def merge_tables(tables: list[tuple[str, Any]], report: AggregateReport, *, sche
 # --- on a cluster ------------------------------------------------------------------------------
 
 
-def _aggregate_on(runner: Runner, files_or_dir: PathLike | Iterable[PathLike],
-                  options: ReadOptions, *, schema: str, dtype_conflict: str,
-                  output_path: PathLike | None, errors_path: PathLike | None, overwrite: bool,
-                  lazy: bool, progress: ProgressArg) -> Any:
-    """:func:`aggregate` with the runner's workers reading the files; the schemas are unified
-    and the frame built here, as a local run builds it."""
+def aggregate_on(runner: Runner, files_or_dir: PathLike | Iterable[PathLike],
+                 options: ReadOptions = ("auto", {}, "error", "_source_file", None), *,
+                 schema: str = "union", dtype_conflict: str = "promote",
+                 output_path: PathLike | None = None, errors_path: PathLike | None = None,
+                 overwrite: bool = False, lazy: bool = False, progress: ProgressArg = None
+                 ) -> Any:
+    """:func:`aggregate` on a runner's workers (``options``: how to read, as
+    :data:`ReadOptions`): they read the files in size-balanced shards; the schemas are
+    unified and the frame built here, as a local run builds it."""
     from .job import SHARDS_PER_WORKER, execute, file_sizes, probes, where_visible
 
     if isinstance(files_or_dir, (str, os.PathLike)):

@@ -45,6 +45,7 @@ __all__ = [
     "batch_from_results",
     "list_zip",
     "zip_frame",
+    "extract_zips_on",
     "extract_plan",
     "extract_shard",
     "DEFAULT_MAX_TOTAL_SIZE",
@@ -242,8 +243,8 @@ def extract_zips(
         from .job import shard_runner  # the cluster machinery loads when it is used
 
         with shard_runner(client) as runner:
-            return _extract_on(runner, dir_or_paths, output_dir, options, scanner_filters,
-                               progress)
+            return extract_zips_on(runner, dir_or_paths, output_dir, options, progress=progress,
+                                   **scanner_filters)
     out_dir = Path(output_dir)
     archives = _archives(dir_or_paths, dict(scanner_filters))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -262,14 +263,16 @@ def extract_zips(
             for a, t, n, b, status, et, msg in rows]
 
 
-def _extract_on(runner: Runner, dir_or_paths: PathLike | Iterable[PathLike],
-                output_dir: PathLike, options: dict[str, Any], filters: dict[str, Any],
-                progress: ProgressArg) -> list[ArchiveResult]:
-    """:func:`extract_zips` with the runner's workers: archives in size-balanced shards, one
-    result per archive in input order. Archives that share a target folder (``layout="flat"``,
-    equal names) stay in one shard, so conflicts are decided as locally. The output folder
-    must be shared too."""
+def extract_zips_on(runner: Runner, dir_or_paths: PathLike | Iterable[PathLike],
+                    output_dir: PathLike, options: dict[str, Any] | None = None, *,
+                    progress: ProgressArg = None, **filters: Any) -> list[ArchiveResult]:
+    """:func:`extract_zips` on a runner's workers (``options``: its extraction options):
+    archives in size-balanced shards, one result per archive in input order. Archives that
+    share a target folder (``layout="flat"``, equal names) stay in one shard, so conflicts
+    are decided as locally. The output folder must be shared too."""
     from .job import SHARDS_PER_WORKER, execute, file_sizes, probes, where_visible
+
+    options = {"layout": "per-archive", "if_exists": "error", **(options or {})}
 
     if isinstance(dir_or_paths, (str, os.PathLike)):
         runner.check_visible([os.fspath(dir_or_paths)], strict=True)

@@ -47,6 +47,8 @@ __all__ = [
     "manifest_from_results",
     "write_duplicates",
     "duplicates_frame",
+    "hash_files_on",
+    "find_duplicates_on",
     "hash_plan",
     "hash_shard",
     "duplicates_shard",
@@ -213,8 +215,9 @@ def hash_files(
         from .job import shard_runner  # the cluster machinery loads when it is used
 
         with shard_runner(client) as runner:
-            return _hash_on(runner, dir_or_paths, algorithm, workers, progress, cache,
-                            rebuild_cache, _split_filters(scanner_filters))
+            return hash_files_on(runner, dir_or_paths, algorithm, workers=workers,
+                                 progress=progress, cache=cache, rebuild_cache=rebuild_cache,
+                                 **scanner_filters)
     options = scan_options(scanner_filters)
     is_dir = isinstance(dir_or_paths, (str, os.PathLike)) and Path(dir_or_paths).is_dir()
     if scanner_filters and not is_dir:
@@ -314,13 +317,17 @@ def _hash_with_cache(dir_or_paths: Any, is_dir: bool, algorithm: str, options: S
 # --- on a cluster ------------------------------------------------------------------------------
 
 
-def _hash_on(runner: Runner, dir_or_paths: Any, algorithm: str, workers: int | None,
-             progress: ProgressArg, cache: PathLike | None, rebuild: bool,
-             filters: dict[str, Any]) -> list[HashResult]:
-    """:func:`hash_files` with the runner's workers: the tree is listed (here when this machine
-    sees it too, else on a worker), hashed in size-balanced shards and merged in the order a
-    local run gives. A cache is read and written here only: workers hash what it misses."""
+def hash_files_on(runner: Runner, dir_or_paths: PathLike | Iterable[PathLike],
+                  algorithm: str = "blake3", *, workers: int | None = None,
+                  progress: ProgressArg = None, cache: PathLike | None = None,
+                  rebuild_cache: bool = False, **scanner_filters: Any) -> list[HashResult]:
+    """:func:`hash_files` on a runner's workers (a :func:`~.job.shard_runner`; a cluster's
+    when given ``client=``): the tree is listed (here when this machine sees it too, else on a
+    worker), hashed in size-balanced shards and merged in the order a local run gives. A cache
+    is read and written here only: workers hash what it misses."""
     from .job import SHARDS_PER_WORKER, execute, file_sizes, probes, where_visible
+
+    filters = _split_filters(scanner_filters)
 
     rels: list[str] | None = None
     if isinstance(dir_or_paths, (str, os.PathLike)) and not _is_file_somewhere(
@@ -341,7 +348,7 @@ def _hash_on(runner: Runner, dir_or_paths: Any, algorithm: str, workers: int | N
         plan = hash_plan(paths, sizes, algorithm, workers, shards,
                          pass_sizes=rels is not None)
         return _rows_to_results(execute(plan, runner, progress=progress), rels)
-    db = _Cache(cache, rebuild=rebuild)
+    db = _Cache(cache, rebuild=rebuild_cache)
     try:
         known = db.load(algorithm)
         stats = where_visible(runner, probes(paths), file_identities, paths)
@@ -474,16 +481,13 @@ def find_duplicates(
     """
     options = scan_options(scanner_filters)
     if client is not None:
-        # One worker that sees the files runs the whole native search on all its cores.
-        from .job import Plan, execute, shard_runner
+        from .job import shard_runner  # the cluster machinery loads when it is used
 
-        roots = _roots(root)
         with shard_runner(client) as runner:
-            runner.check_visible(roots, strict=True)
-            plan = Plan([(roots, options, algorithm, include_empty, partial_bytes, workers)],
-                        duplicates_shard, lambda parts: duplicates_frame(parts[0]),
-                        desc="Finding duplicates", unit="search")
-            return execute(plan, runner, progress=progress)
+            return find_duplicates_on(runner, root, algorithm=algorithm,
+                                      include_empty=include_empty,
+                                      partial_bytes=partial_bytes, workers=workers,
+                                      progress=progress, **scanner_filters)
     with Reporter(progress, desc="Finding duplicates", by_bytes=True) as rep:
         out = _core.find_duplicates(_roots(root), options, algorithm,
                                     include_empty=include_empty, partial_bytes=partial_bytes,
@@ -508,6 +512,23 @@ def duplicates_frame(out: dict[str, Any]) -> pd.DataFrame:
     for path, error_type, message in out["errors"]:
         file_failed(log, path, error_type, message)
     return df
+
+
+def find_duplicates_on(runner: Runner, root: PathLike | Iterable[PathLike], *,
+                       algorithm: str = "blake3", include_empty: bool = False,
+                       partial_bytes: int = 16 * 1024, workers: int | None = None,
+                       progress: ProgressArg = None, **scanner_filters: Any) -> pd.DataFrame:
+    """:func:`find_duplicates` on a runner's workers: the whole native search runs on one
+    worker that sees the files, on all its cores; the frame is the one a local run gives."""
+    from .job import Plan, execute
+
+    options = scan_options(scanner_filters)
+    roots = _roots(root)
+    runner.check_visible(roots, strict=True)
+    plan = Plan([(roots, options, algorithm, include_empty, partial_bytes, workers)],
+                duplicates_shard, lambda parts: duplicates_frame(parts[0]),
+                desc="Finding duplicates", unit="search")
+    return execute(plan, runner, progress=progress)
 
 
 def duplicates_shard(shard: tuple[list[str], ScanOptions, str, bool, int, int | None]

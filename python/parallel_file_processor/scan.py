@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .job import Plan
+    from .runners import Runner
 
 __all__ = ["FileScanner", "FileStream", "ScanResult", "scan", "scan_frame", "scan_roots",
-           "scan_plan", "scan_shard"]
+           "scan_on", "scan_plan", "scan_shard"]
 
 PathLike = str | os.PathLike[str]
 
@@ -409,12 +410,21 @@ def scan(
     scanner = FileScanner(include, exclude, extensions, min_size, max_size, recursive, **options)
     if client is None:
         return scanner.scan_result(roots, progress=progress)
-    from .job import execute, shard_runner  # the cluster machinery loads when it is used
+    from .job import shard_runner  # the cluster machinery loads when it is used
+
+    with shard_runner(client) as runner:
+        return scan_on(runner, roots, scanner.options(), progress=progress)
+
+
+def scan_on(runner: Runner, roots: Iterable[PathLike], options: ScanOptions, *,
+            progress: ProgressArg = None) -> ScanResult:
+    """:func:`scan` on a runner's workers: one task per root, merged as one scan of them
+    all gives."""
+    from .job import execute
 
     root_list = _roots(roots)
-    with shard_runner(client) as runner:
-        runner.check_visible(root_list, strict=True)
-        return execute(scan_plan(root_list, scanner.options()), runner, progress=progress)
+    runner.check_visible(root_list, strict=True)
+    return execute(scan_plan(root_list, options), runner, progress=progress)
 
 
 def scan_plan(roots: list[str], options: ScanOptions) -> Plan[Any, ScanResult, ScanResult]:
