@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .log import files_failed
 from .output import PathLike, atomic_writer, require_pyarrow, without_outputs, write_frame
@@ -50,12 +50,20 @@ __all__ = [
     "read_files",
     "read_plan",
     "read_shard",
+    "ReadOptions",
 ]
 
 log = logging.getLogger(__name__)
 
-#: What a shard reads with: reader, read_kwargs, on_bad_lines, source_column, workers.
-ReadOptions = tuple[str, dict[str, Any], str, str | None, int | None]
+
+class ReadOptions(NamedTuple):
+    """How files are read, here or in a cluster's shard (see :func:`aggregate`)."""
+
+    reader: str = "auto"
+    read_kwargs: dict[str, Any] = {}  # readers copy it, never change it
+    on_bad_lines: str = "error"
+    source_column: str | None = "_source_file"
+    workers: int | None = None
 
 
 def aggregate(
@@ -111,7 +119,7 @@ def aggregate(
     """
     check_policies(schema=schema, dtype_conflict=dtype_conflict, on_bad_lines=on_bad_lines,
                    reader=reader)
-    options: ReadOptions = (reader, read_kwargs, on_bad_lines, source_column, workers)
+    options = ReadOptions(reader, read_kwargs, on_bad_lines, source_column, workers)
     if client is not None:
         from .job import shard_runner  # the cluster machinery loads when it is used
 
@@ -325,16 +333,17 @@ def merge_tables(tables: list[tuple[str, Any]], report: AggregateReport, *, sche
 
 
 def aggregate_on(runner: Runner, files_or_dir: PathLike | Iterable[PathLike],
-                 options: ReadOptions = ("auto", {}, "error", "_source_file", None), *,
+                 options: ReadOptions | None = None, *,
                  schema: str = "union", dtype_conflict: str = "promote",
                  output_path: PathLike | None = None, errors_path: PathLike | None = None,
                  overwrite: bool = False, lazy: bool = False, progress: ProgressArg = None
                  ) -> Any:
     """:func:`aggregate` on a runner's workers (``options``: how to read, as
-    :data:`ReadOptions`): they read the files in size-balanced shards; the schemas are
+    :class:`ReadOptions`): they read the files in size-balanced shards; the schemas are
     unified and the frame built here, as a local run builds it."""
     from .job import SHARDS_PER_WORKER, execute, file_sizes, probes, where_visible
 
+    options = options or ReadOptions()
     if isinstance(files_or_dir, (str, os.PathLike)):
         target: Any = os.fspath(files_or_dir)
         runner.check_visible([target], strict=True)
@@ -343,7 +352,7 @@ def aggregate_on(runner: Runner, files_or_dir: PathLike | Iterable[PathLike],
         target = [os.fspath(p) for p in files_or_dir]
         probe = probes(target)
         runner.check_visible(probe, strict=False)
-    paths, labels = where_visible(runner, probe, collect_files, target, options[0])
+    paths, labels = where_visible(runner, probe, collect_files, target, options.reader)
     keep, skipped = _inputs(paths, labels, [output_path, errors_path])
     paths, labels = [paths[i] for i in keep], [labels[i] for i in keep]
     sizes = where_visible(runner, probes(paths), file_sizes, paths)
@@ -357,7 +366,7 @@ def aggregate_on(runner: Runner, files_or_dir: PathLike | Iterable[PathLike],
                    progress=progress)
     tables = [(label, t) for label, t in zip(labels, read) if t is not None]
     return merge_tables(tables, report, schema=schema, dtype_conflict=dtype_conflict,
-                        source_column=options[3], output_path=output_path,
+                        source_column=options.source_column, output_path=output_path,
                         overwrite=overwrite, errors_path=errors_path)
 
 
@@ -393,11 +402,10 @@ def read_shard(shard: tuple[list[str], list[str], ReadOptions, bool]
     what reading them recorded."""
     from .runners import native_threads
 
-    paths, labels, (reader, read_kwargs, on_bad_lines, source_column, workers), schemas = shard
+    paths, labels, options, schemas = shard
     report = AggregateReport()
     tables = read_files([Path(p) for p in paths], labels,
-                        (reader, read_kwargs, on_bad_lines, source_column,
-                         native_threads(workers)), report)
+                        options._replace(workers=native_threads(options.workers)), report)
     if schemas:
         tables = [t.schema.empty_table() if t is not None else None for t in tables]
     return tables, report
@@ -419,7 +427,7 @@ def read_partition(path: str, label: str, options: ReadOptions, target: Any) -> 
             else:
                 arrays.append(pa.nulls(table.num_rows, type=f.type))
         table = pa.Table.from_arrays(arrays, schema=target)
-    source_column = options[3]
+    source_column = options.source_column
     if source_column:
         table = with_source(table, label, source_column)
     return table.to_pandas()
@@ -441,7 +449,7 @@ def _lazy_frame(runner: Runner, paths: list[str], labels: list[str], sizes: list
         return lazy_frame(read_partition, [])
     target = unified[0][1].schema
     meta = target.empty_table()
-    source_column = options[3]
+    source_column = options.source_column
     if source_column:
         meta = with_source(meta, "", source_column)
     # one category per partition: the union is only known once computed
