@@ -8,7 +8,8 @@ files in size-balanced shards (:func:`read_plan`) and the same frame is merged h
 ``FileProcessor.aggregate_csv``.
 
 The seed's :class:`ResultAggregator` lives in :mod:`.results` and atomic writing in
-:mod:`.output`; both are importable from here as they always were.
+:mod:`.output`; both are importable from here as they always were. The readers load on first
+use.
 """
 
 from __future__ import annotations
@@ -24,10 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .log import files_failed
 from .output import PathLike, atomic_writer, require_pyarrow, without_outputs, write_frame
 from .progress import ProgressArg, Reporter
-from .results import ResultAggregator
 from .schema import AggregateReport, unify, with_source
-from .sheets import read_workbooks, sheet_options, sheet_reader
-from .tables import KIND_EXTENSIONS, SPREADSHEET_EXTENSIONS, detect_kind, text_reader
 from .types import FileError
 
 if TYPE_CHECKING:
@@ -35,6 +33,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from .job import Plan
+    from .results import ResultAggregator
     from .runners import Runner
 
 __all__ = [
@@ -54,6 +53,16 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> Any:
+    # The seed's ResultAggregator, importable from here as it always was, loads on first use:
+    # ``import parallel_file_processor`` imports this module and stays cheap.
+    if name == "ResultAggregator":
+        from .results import ResultAggregator
+
+        return ResultAggregator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ReadOptions(NamedTuple):
@@ -162,6 +171,7 @@ def collect_files(files_or_dir: PathLike | Iterable[PathLike], reader: str
         root = Path(files_or_dir)
         if root.is_dir():
             from .scan import FileScanner
+            from .tables import KIND_EXTENSIONS
 
             exts = KIND_EXTENSIONS.get(reader)
             if exts is None:  # auto: every tabular kind
@@ -195,7 +205,11 @@ def reader_for(kind: str, read_kwargs: dict[str, Any], on_bad_lines: str,
                report: AggregateReport) -> Callable[[Path, str], pa.Table]:
     """``read(path, label)`` for one kind of file, recording what it finds in ``report``."""
     if kind == "excel":
+        from .sheets import sheet_reader
+
         return sheet_reader(read_kwargs, report)
+    from .tables import text_reader
+
     return text_reader(kind, read_kwargs, on_bad_lines, report)
 
 
@@ -210,6 +224,9 @@ def read_files(files: list[Path], labels: list[str], options: ReadOptions,
     Workbooks are read meanwhile by one native call on this thread (rayon, GIL released), so
     Ctrl-C stops the native reader at once.
     """
+    from .sheets import read_workbooks, sheet_options
+    from .tables import detect_kind
+
     reader, read_kwargs, on_bad_lines, source_column, workers = options
     kinds = [detect_kind(p, reader) for p in files]
     readers: dict[str, Callable[[Path, str], Any]] = {}
@@ -482,6 +499,8 @@ def aggregate_csv(
     }
     wants_sheets = "sheet" in read_kwargs or "sheet_name" in read_kwargs
     reader = read_kwargs.pop("reader", "auto" if wants_sheets else "csv")
+    from .tables import SPREADSHEET_EXTENSIONS
+
     if reader == "csv" and Path(directory).suffix.lower() in SPREADSHEET_EXTENSIONS \
             and Path(directory).is_file():
         reader = "excel"
