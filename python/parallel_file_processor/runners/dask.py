@@ -1,6 +1,7 @@
 """Shards on a Dask cluster (``pip install 'parallel-file-processor[dask]'``).
 
-The only module that imports ``distributed``. Shards go out with ``client.submit(...,
+The only module that imports Dask (``distributed``, and ``dask.dataframe`` for the lazy frames
+of ``aggregate(lazy=True)``). Shards go out with ``client.submit(...,
 pure=False)`` (identical shards all run), a few per worker thread in flight, and come back as
 they finish. A shard that takes workers down (``KilledWorker``) or is cancelled by a cluster
 restart is reported to the driver, which splits or resubmits it; each shard's results are
