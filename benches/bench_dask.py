@@ -36,7 +36,8 @@ if __name__ == '__main__':
     client = Client(cluster)
     client.wait_for_workers(2)
     # a long-lived cluster has the package imported on its workers already
-    for module in ('parallel_file_processor.distributed', 'parallel_file_processor.hash'):
+    for module in ('parallel_file_processor.runners.dask', 'parallel_file_processor.job',
+                   'parallel_file_processor.hash'):
         client.run(__import__, module)
     print('STARTUP', time.perf_counter() - t, file=sys.stderr)
 """
@@ -133,20 +134,24 @@ if __name__ == '__main__':
 
 PROFILE = CLUSTER + r"""
     import json, os
-    from parallel_file_processor import distributed as pfd
+    from parallel_file_processor.hash import hash_shard, list_tree
+    from parallel_file_processor.job import (SHARDS_PER_WORKER, balanced_shards, run_one,
+                                             shard_runner)
     root = sys.argv[1]
+    runner = shard_runner(client)
     # the listing, on one worker
     t = time.perf_counter()
-    paths, rels, sizes = pfd._on_one_worker(client, pfd._list_tree, [root], {})
+    paths, rels, sizes = run_one(runner, list_tree, [root], {})
     listing = time.perf_counter() - t
     # the plan: size-balanced shards
     t = time.perf_counter()
-    threads = pfd._total_threads(client)
-    groups = pfd.balanced_shards(sizes, threads * pfd._SHARDS_PER_THREAD)
+    threads = runner.workers
+    groups = balanced_shards(sizes, threads * SHARDS_PER_WORKER)
     plan = time.perf_counter() - t
+    runner.close()
     def timed_shard(shard):
         t0 = time.perf_counter()
-        rows = pfd._hash_shard(shard, 'blake3', None)
+        rows = hash_shard((shard, 'blake3', None, None))
         return time.perf_counter() - t0, len(rows)
     t = time.perf_counter()
     futs = [client.submit(timed_shard, [paths[i] for i in g], pure=False) for g in groups]

@@ -193,3 +193,23 @@ def full_dir(tmp_path: Path):
     finally:
         if subprocess.run(["umount", str(mount)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+# --- a Dask cluster -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def client():
+    """A Dask cluster of two worker processes on this machine, started once for the session.
+
+    Not the default client: every call must use the client it is given. Tests that kill or
+    restart workers wait for both to be back before they end."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+    )
+    c = distributed.Client(cluster, set_as_default=False)
+    c.wait_for_workers(2, timeout=60)
+    yield c
+    c.close()
+    cluster.close()

@@ -158,11 +158,11 @@ def test_writing_through_a_symlink_replaces_its_target(tmp_path: Path) -> None:
 
 
 def test_no_atomic_writer_of_its_own(tmp_path: Path) -> None:
-    """Everything that writes outputs goes through aggregate.atomic_writer."""
+    """Everything that writes outputs goes through output.atomic_writer."""
     pkg = REPO / "python" / "parallel_file_processor"
     users = [p.relative_to(pkg).as_posix() for p in pkg.rglob("*.py")
              if "mkstemp" in p.read_text()]
-    assert users == ["aggregate.py"]
+    assert users == ["output.py"]
 
 
 

@@ -1,4 +1,7 @@
-"""The same jobs on a real Dask cluster (two worker processes): results equal the local run."""
+"""What only a Dask cluster does (two worker processes): the public calls with ``client=``, lazy
+frames, workers killed or restarted mid-run, paths the workers cannot see, the scheduler's
+address on the command line and in job files. That every runner, a cluster's included, gives
+the local results is tested once for all of them in test_runners.py."""
 
 from __future__ import annotations
 
@@ -21,52 +24,15 @@ from parallel_file_processor import distributed as pfd  # noqa: E402
 from parallel_file_processor.aggregate import aggregate  # noqa: E402
 from parallel_file_processor.errors import MissingExtraError  # noqa: E402
 from parallel_file_processor.hash import find_duplicates, hash_files  # noqa: E402
+from parallel_file_processor.job import balanced_shards  # noqa: E402
 from parallel_file_processor.scan import scan  # noqa: E402
-from parallel_file_processor.types import Status  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
-    )
-    # not the default client: every call must use the client it is given
-    c = distributed.Client(cluster, set_as_default=False)
-    c.wait_for_workers(2, timeout=60)
-    yield c
-    c.close()
-    cluster.close()
-
 
 # --- functions run on the workers (module level: workers import them) --------------------------
-
-
-def square_or_fail(x: int) -> int:
-    if x % 7 == 3:
-        raise ValueError(f"bad item {x}")
-    return x * x
-
-
-def record_pid(path: str) -> None:
-    with open(path, "a") as f:
-        f.write(f"{os.getpid()}\n")
-
-
-def worker_pid(x: int) -> int:
-    return os.getpid()
 
 
 def sleep_on(x: float) -> float:
     time.sleep(x)
     return x
-
-
-def fail_once(marker_dir: str) -> str:
-    marker = Path(marker_dir) / "tried"
-    if not marker.exists():
-        marker.write_text("1")
-        raise OSError("transient")
-    return "ok"
 
 
 def count_and_sleep(args: tuple[str, int]) -> int:
@@ -77,63 +43,7 @@ def count_and_sleep(args: tuple[str, int]) -> int:
     return i
 
 
-def outcome(batch) -> list[tuple]:
-    return [(r.index, r.success, r.result, r.error_type, r.error, r.status) for r in batch.results]
-
-
-# --- the engine -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("as_executor", [False, True], ids=["client", "get_executor"])
-def test_engine_on_the_cluster_equals_the_local_run(client, as_executor) -> None:
-    items = list(range(60)) + [5] * 20  # identical inputs must all run (pure=False)
-    local = ParallelProcessor(square_or_fail, "sequential").process(items)
-    executor = client.get_executor() if as_executor else client
-    remote = ParallelProcessor(square_or_fail, executor=executor, batch_size=7).process(items)
-    assert outcome(remote) == outcome(local)
-    assert remote.successful == local.successful and remote.failed == local.failed > 0
-    assert all(r.worker_id and r.worker_id.startswith("dask:") for r in remote.results)
-    failed = remote.failed_results()[0]
-    assert "ValueError: bad item 3" in failed.traceback
-
-
-def test_results_stream_and_progress_counts_every_item(client) -> None:
-    seen: list[tuple[int, int]] = []
-    pp = ParallelProcessor(square_or_fail, executor=client, batch_size=4)
-    pp.on_progress(lambda done, total: seen.append((done, total)))
-    batch = pp.process(list(range(30)))
-    assert seen == [(n, 30) for n in range(1, 31)]  # once per item, as the seed's callback
-    ordered = list(ParallelProcessor(square_or_fail, executor=client, batch_size=3)
-                   .iter(range(20), ordered=True))
-    assert [r.index for r in ordered] == list(range(20))
-    assert batch.successful + batch.failed == 30
-
-
-def test_initializer_runs_once_per_worker(client, tmp_path) -> None:
-    log = tmp_path / "init.log"
-    batch = ParallelProcessor(worker_pid, executor=client, batch_size=1,
-                              initializer=record_pid, initargs=(str(log),)).process(range(40))
-    used = {r.result for r in batch.results}
-    initialized = Counter(int(line) for line in log.read_text().split())
-    assert len(used) == 2  # both workers ran items
-    assert set(initialized) == used and set(initialized.values()) == {1}
-
-
-def test_timeout_marks_the_stuck_item_and_the_rest_completes(client) -> None:
-    items = [0.0, 0.0, 3.0, 0.0, 0.0]
-    batch = ParallelProcessor(sleep_on, executor=client, batch_size=5, timeout=0.5).process(items)
-    assert [r.status for r in batch.results] == [Status.OK, Status.OK, Status.TIMEOUT,
-                                                 Status.OK, Status.OK]
-    assert batch.results[2].error_type == "TimeoutError"
-
-
-def test_retries_run_on_the_worker(client, tmp_path) -> None:
-    batch = ParallelProcessor(fail_once, executor=client, retries=2, backoff=0.01).process(
-        [str(tmp_path)])
-    assert batch.results[0].success and batch.results[0].attempts == 2
-
-
-# --- native jobs ------------------------------------------------------------------------------
+# --- the public calls -------------------------------------------------------------------------
 
 
 def make_tree(root: Path, n: int = 60) -> Path:
@@ -142,47 +52,6 @@ def make_tree(root: Path, n: int = 60) -> Path:
         write(root / f"d{i % 4}" / f"f{i:03}.bin", bytes([i % 9]) * (100 + (i % 6) * 50))
     write(root / "empty.bin", b"")
     return root
-
-
-def test_hash_files_equals_local(client, tmp_path) -> None:
-    root = make_tree(tmp_path / "t")
-    assert hash_files(root, client=client, sort=True) == hash_files(root, sort=True)
-    assert hash_files(root, "sha256", client=client, extensions={".bin"}, min_size=200,
-                      sort=True) == hash_files(root, "sha256", extensions={".bin"},
-                                               min_size=200, sort=True)
-    paths = sorted(root.rglob("*.bin"))[:20] + [root / "missing.bin"]
-    remote = hash_files(paths, client=client)
-    assert remote == hash_files(paths)
-    assert remote[-1].error_type == "FileNotFoundError" and remote[-1].digest is None
-
-
-def test_hash_files_with_cache_is_kept_by_the_client(client, tmp_path) -> None:
-    root = make_tree(tmp_path / "t", 20)
-    db = tmp_path / "cache.sqlite"
-    first = hash_files(root, client=client, cache=db, sort=True)
-    again = hash_files(root, client=client, cache=db, sort=True)
-    assert [r.digest for r in again] == [r.digest for r in first]
-    assert not any(r.cached for r in first) and all(r.cached for r in again)
-
-
-def test_find_duplicates_finds_copies_across_shards(client, tmp_path) -> None:
-    root = make_tree(tmp_path / "t")
-    os.link(root / "d0" / "f000.bin", root / "hard.bin")
-    local = find_duplicates(root)
-    remote = find_duplicates(root, client=client)
-    assert remote.equals(local) and len(local) > 10
-    assert remote.attrs["reclaimable_bytes"] == local.attrs["reclaimable_bytes"] > 0
-    # files of one size (the only duplicate candidates) are spread over shards, not kept together
-    assert pfd.balanced_shards([150] * 4, 2) == [[0, 2], [1, 3]]
-
-
-def test_scan_of_several_roots_equals_local(client, tmp_path) -> None:
-    roots = [make_tree(tmp_path / f"r{i}", 10 + i) for i in range(3)]
-    local = scan(*roots, include=["*.bin"], min_size=1, sort=True)
-    remote = scan(*roots, include=["*.bin"], min_size=1, sort=True, client=client)
-    assert remote.files == local.files and remote.entries_seen == local.entries_seen
-    unsorted = scan(*roots, client=client)
-    assert sorted(f.path for f in unsorted) == sorted(f.path for f in scan(*roots))
 
 
 def write_csvs(root: Path) -> Path:
@@ -196,18 +65,26 @@ def write_csvs(root: Path) -> Path:
     return root
 
 
-def test_aggregate_equals_local(client, tmp_path) -> None:
+def test_every_capability_takes_a_client_and_gives_the_local_result(client, tmp_path) -> None:
     import pandas.testing as pdt
+    from parallel_file_processor.extract import extract_zips
 
-    root = write_csvs(tmp_path / "csv")
-    local = aggregate(root)
-    remote = aggregate(root, client=client)
-    pdt.assert_frame_equal(remote, local)
-    lr, rr = local.attrs["report"], remote.attrs["report"]
-    assert [(e.path, e.error_type) for e in rr.failed] == [(e.path, e.error_type)
-                                                            for e in lr.failed] != []
-    assert rr.rows == lr.rows and rr.empty_files == lr.empty_files == ["empty.csv"]
-    assert rr.type_changes == lr.type_changes and rr.missing_columns == lr.missing_columns
+    root = make_tree(tmp_path / "t", 30)
+    assert hash_files(root, client=client, sort=True) == hash_files(root, sort=True)
+    assert find_duplicates(root, client=client).equals(find_duplicates(root))
+    assert scan(root / "d0", root / "d1", client=client, sort=True).files == scan(
+        root / "d0", root / "d1", sort=True).files
+    csv = write_csvs(tmp_path / "csv")
+    pdt.assert_frame_equal(aggregate(csv, client=client), aggregate(csv))
+    zips = tmp_path / "zips"
+    zips.mkdir()
+    for i in range(3):
+        with zipfile.ZipFile(zips / f"a{i}.zip", "w") as z:
+            z.writestr("f.txt", f"archive {i}\n")
+    local = extract_zips(zips, tmp_path / "out_local")
+    remote = extract_zips(zips, tmp_path / "out_remote", client=client)
+    assert [(r.archive, r.status, r.files_extracted) for r in remote] == [
+        (r.archive, r.status, r.files_extracted) for r in local]
 
 
 def test_aggregate_lazy_gives_a_dask_dataframe(client, tmp_path) -> None:
@@ -224,35 +101,15 @@ def test_aggregate_lazy_gives_a_dask_dataframe(client, tmp_path) -> None:
     assert list(computed["_source_file"].astype(str)) == list(local["_source_file"].astype(str))
 
 
-def test_extract_zips_equals_local(client, tmp_path) -> None:
-    extract = pytest.importorskip("parallel_file_processor.extract")
-    src = tmp_path / "zips"
-    src.mkdir()
-    for i in range(6):
-        with zipfile.ZipFile(src / f"a{i}.zip", "w") as z:
-            for j in range(i + 1):
-                z.writestr(f"dir/file{j}.txt", f"archive {i} entry {j}\n" * (j + 1))
-    write(src / "corrupt.zip", b"PK\x03\x04 not really a zip")
-    local = extract.extract_zips(src, tmp_path / "out_local")
-    remote = extract.extract_zips(src, tmp_path / "out_remote", client=client)
-
-    def key(results, out):
-        return [(r.archive, r.destination.relative_to(out), r.files_extracted, r.bytes, r.status,
-                 r.error_type) for r in results]
-
-    assert key(remote, tmp_path / "out_remote") == key(local, tmp_path / "out_local")
-    assert remote[-1].status == "failed" or any(r.status == "failed" for r in remote)
-    assert (tmp_path / "out_remote" / "a5" / "dir" / "file5.txt").read_text() == \
-        (tmp_path / "out_local" / "a5" / "dir" / "file5.txt").read_text()
-
-
 def test_balanced_shards_are_balanced_and_complete() -> None:
     sizes = [1_000_000, 10, 10, 900_000, 5, 500_000, 500_000, 7]
-    shards = pfd.balanced_shards(sizes, 3)
+    shards = balanced_shards(sizes, 3)
     assert sorted(i for s in shards for i in s) == list(range(len(sizes)))
     weights = sorted(sum(sizes[i] for i in s) for s in shards)
     assert weights[-1] - weights[0] <= max(sizes)
     assert all(s == sorted(s) for s in shards)
+    # files of one size (the only duplicate candidates) are spread over shards, not kept together
+    assert balanced_shards([150] * 4, 2) == [[0, 2], [1, 3]]
 
 
 # --- faults -----------------------------------------------------------------------------------

@@ -377,6 +377,36 @@ def test_ordered_streaming() -> None:
     assert got == list(range(40))
 
 
+def test_an_ordered_stream_stays_small_behind_one_slow_item() -> None:
+    """While the next result in order is missing, dispatching stops: 2,000,000 items behind
+    a first one that sleeps 3 s hold a few chunks per worker, not every result."""
+    code = textwrap.dedent("""
+        import resource, time
+        from parallel_file_processor import ParallelProcessor
+
+        def first_is_slow(x):
+            if x == 0:
+                time.sleep(3)
+            return x
+
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        n = 0
+        # adaptive=False: the slow item runs on a worker thread while the others go on
+        pp = ParallelProcessor(first_is_slow, "thread_pool", adaptive=False)
+        for r in pp.iter((x for x in range(2_000_000)), ordered=True):
+            assert r.index == n
+            n += 1
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+        print(n, grown // 1024)
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=240)
+    assert res.returncode == 0, res.stderr
+    count, grown_mib = map(int, res.stdout.split())
+    assert count == 2_000_000
+    assert grown_mib < 150, f"peak memory grew {grown_mib} MiB behind the slow item"
+
+
 def test_progress_is_reported_from_the_calling_thread_only() -> None:
     caller = threading.get_ident()
     threads: set[int] = set()

@@ -52,7 +52,7 @@ _LAZY: dict[str, str] = {
     "ParallelProcessor": "engine",
     "FileProcessor": "engine",
     "BatchInterrupted": "engine",
-    "ResultAggregator": "aggregate",
+    "ResultAggregator": "results",
     "aggregate": "aggregate",
     "aggregate_csv": "aggregate",
     "HashResult": "hash",
@@ -116,7 +116,6 @@ def __dir__() -> list[str]:
 # explicitly (``X as X``), so ``mypy --strict`` accepts ``from parallel_file_processor import
 # hash_files``. At run time this block is skipped and the names load on first use.
 if TYPE_CHECKING:
-    from .aggregate import ResultAggregator as ResultAggregator
     from .aggregate import aggregate_csv as aggregate_csv
     from .engine import BatchInterrupted as BatchInterrupted
     from .engine import FileProcessor as FileProcessor
@@ -135,6 +134,7 @@ if TYPE_CHECKING:
     from .hash import verify_manifest as verify_manifest
     from .hash import write_manifest as write_manifest
     from .progress import ProgressTracker as ProgressTracker
+    from .results import ResultAggregator as ResultAggregator
     from .scan import FileScanner as FileScanner
     from .scan import ScanResult as ScanResult
     from .scan import scan_frame as scan_frame

@@ -243,9 +243,9 @@ class ParallelProcessor(Generic[T, R]):
     def _open(self, items: Iterable[Any], total: int | None, *, ordered: bool,
               prefetch: bool | None) -> _Run:
         runner = make_runner(
-            self.mode, self._task(), self.max_workers, executor=self.executor,
-            timeout=self.timeout, initializer=self.initializer, initargs=self.initargs,
-            adaptive=self.adaptive, start_method=self.start_method,
+            self.mode if self.executor is None else self.executor, self._task(),
+            self.max_workers, timeout=self.timeout, initializer=self.initializer,
+            initargs=self.initargs, adaptive=self.adaptive, start_method=self.start_method,
             max_tasks_per_worker=self.max_tasks_per_worker, max_memory_mb=self.max_memory_mb)
         try:
             size = self.batch_size or runner.chunk_size(total)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,9 @@ from .types import BatchResult, FileInfo, ProcessingResult, Status
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .job import Plan
+    from .runners import Runner
+
 __all__ = [
     "ArchiveResult",
     "ZipEntry",
@@ -41,6 +45,9 @@ __all__ = [
     "batch_from_results",
     "list_zip",
     "zip_frame",
+    "extract_zips_on",
+    "extract_plan",
+    "extract_shard",
     "DEFAULT_MAX_TOTAL_SIZE",
     "DEFAULT_MAX_RATIO",
     "DEFAULT_MAX_ENTRIES",
@@ -226,16 +233,18 @@ def extract_zips(
     as an archive fails at once (``ArchiveError``), never blocks. Backslashes are folder
     separators in archives made on Windows (ASCII or UTF-8 names; see the README for the rule).
     """
-    if client is not None:
-        from . import distributed as _distributed
-
-        return _distributed.extract_zips(  # type: ignore[no-any-return]
-            client, dir_or_paths, output_dir, layout=layout, if_exists=if_exists,
-            keep_partial=keep_partial, members=members, exclude_members=exclude_members,
-            max_total_size=max_total_size, max_ratio=max_ratio, max_entries=max_entries,
-            workers=workers, progress=progress, **scanner_filters)
     if if_exists not in ("error", "skip", "overwrite"):
         raise ValueError(f"if_exists must be 'error', 'skip' or 'overwrite', not {if_exists!r}")
+    if client is not None:
+        options = {"layout": layout, "if_exists": if_exists, "keep_partial": keep_partial,
+                   "members": list(members or ()), "exclude_members": list(exclude_members or ()),
+                   "max_total_size": max_total_size, "max_ratio": max_ratio,
+                   "max_entries": max_entries, "workers": workers}
+        from .job import shard_runner  # the cluster machinery loads when it is used
+
+        with shard_runner(client) as runner:
+            return extract_zips_on(runner, dir_or_paths, output_dir, options, progress=progress,
+                                   **scanner_filters)
     out_dir = Path(output_dir)
     archives = _archives(dir_or_paths, dict(scanner_filters))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -252,6 +261,72 @@ def extract_zips(
             file_failed(log, a, et, msg)
     return [ArchiveResult(Path(a), Path(t), n, b, status, et, msg)
             for a, t, n, b, status, et, msg in rows]
+
+
+def extract_zips_on(runner: Runner, dir_or_paths: PathLike | Iterable[PathLike],
+                    output_dir: PathLike, options: dict[str, Any] | None = None, *,
+                    progress: ProgressArg = None, **filters: Any) -> list[ArchiveResult]:
+    """:func:`extract_zips` on a runner's workers (``options``: its extraction options):
+    archives in size-balanced shards, one result per archive in input order. Archives that
+    share a target folder (``layout="flat"``, equal names) stay in one shard, so conflicts
+    are decided as locally. The output folder must be shared too."""
+    from .job import SHARDS_PER_WORKER, execute, file_sizes, probes, where_visible
+
+    options = {"layout": "per-archive", "if_exists": "error", **(options or {})}
+
+    if isinstance(dir_or_paths, (str, os.PathLike)):
+        runner.check_visible([os.fspath(dir_or_paths)], strict=True)
+        archives = [os.fspath(a) for a in where_visible(
+            runner, [os.fspath(dir_or_paths)], _archives, dir_or_paths, filters)]
+    else:
+        archives = [os.fspath(a) for a in _archives(dir_or_paths, filters)]
+        runner.check_visible(probes(archives), strict=False)
+    out_dir = Path(output_dir)
+    runner.check_visible([os.fspath(out_dir.parent if not out_dir.exists() else out_dir)],
+                         strict=True)
+    targets, _ = _targets([Path(a) for a in archives], out_dir, options["layout"])
+    if not archives:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return []
+    sizes = where_visible(runner, probes(archives), file_sizes, archives)
+    plan = extract_plan(archives, targets, sizes, os.fspath(out_dir), options,
+                        runner.workers * SHARDS_PER_WORKER)
+    return execute(plan, runner, progress=progress)
+
+
+def extract_plan(archives: list[str], targets: list[Path], sizes: list[int], output_dir: str,
+                 options: dict[str, Any], shards: int
+                 ) -> Plan[Any, list[ArchiveResult], list[ArchiveResult]]:
+    """Extraction as a job: archives with one target are one unit (never extracted by two
+    workers at once), units in about ``shards`` shards of equal size."""
+    from .job import Plan, balanced_shards, scatter
+
+    units: dict[Path, list[int]] = defaultdict(list)
+    for i, t in enumerate(targets):
+        units[t].append(i)
+    unit_list = list(units.values())
+    groups = balanced_shards([sum(sizes[i] for i in u) for u in unit_list], shards)
+    members = [sorted(i for u in g for i in unit_list[u]) for g in groups]
+
+    def merge(parts: list[list[ArchiveResult]]) -> list[ArchiveResult]:
+        results: list[ArchiveResult] = scatter(members, parts, len(archives))
+        for r in results:
+            if r.status == "failed":
+                file_failed(log, r.archive, r.error_type, r.error)
+        return results
+
+    return Plan([([archives[i] for i in m], output_dir, options) for m in members],
+                extract_shard, merge, weights=[len(m) for m in members], desc="Extracting",
+                unit="archive")
+
+
+def extract_shard(shard: tuple[list[str], str, dict[str, Any]]) -> list[ArchiveResult]:
+    """One shard of :func:`extract_plan`: its archives extracted natively, on a worker."""
+    from .runners import native_threads
+
+    archives, output_dir, options = shard
+    options = dict(options, workers=native_threads(options.get("workers")))
+    return extract_zips(archives, output_dir, **options)
 
 
 def extract_all_zips(directory: PathLike, output_directory: PathLike, *,

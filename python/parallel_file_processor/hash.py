@@ -15,23 +15,23 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import re
 import sqlite3
-from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _core
-from .aggregate import atomic_writer
 from .errors import CacheError, ManifestError
 from .log import file_failed
+from .manifest import VerifyResult, manifest_from_results, verify_manifest
 from .options import ScanOptions
 from .progress import ProgressArg, Reporter
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .job import Plan
+    from .runners import Runner
 
 __all__ = [
     "ALGORITHMS",
@@ -47,6 +47,13 @@ __all__ = [
     "manifest_from_results",
     "write_duplicates",
     "duplicates_frame",
+    "hash_files_on",
+    "find_duplicates_on",
+    "hash_plan",
+    "hash_shard",
+    "duplicates_shard",
+    "list_tree",
+    "file_identities",
 ]
 
 ALGORITHMS: tuple[str, ...] = tuple(_core.algorithms())
@@ -201,15 +208,16 @@ def hash_files(
 
     Unreadable, vanished or special files give a result with ``error`` set; the rest goes on.
     """
-    if client is not None:
-        from . import distributed as _distributed
-
-        return _distributed.hash_files(
-            client, dir_or_paths, algorithm=algorithm, workers=workers, progress=progress,
-            cache=cache, rebuild_cache=rebuild_cache, **scanner_filters)
     if algorithm.lower().replace("-", "_") not in ALGORITHMS and algorithm.lower() not in (
             "sha-256", "b3", "xxh3", "xxh128", "sha-1"):
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+    if client is not None:
+        from .job import shard_runner  # the cluster machinery loads when it is used
+
+        with shard_runner(client) as runner:
+            return hash_files_on(runner, dir_or_paths, algorithm, workers=workers,
+                                 progress=progress, cache=cache, rebuild_cache=rebuild_cache,
+                                 **scanner_filters)
     options = scan_options(scanner_filters)
     is_dir = isinstance(dir_or_paths, (str, os.PathLike)) and Path(dir_or_paths).is_dir()
     if scanner_filters and not is_dir:
@@ -306,6 +314,118 @@ def _hash_with_cache(dir_or_paths: Any, is_dir: bool, algorithm: str, options: S
         cache.close()
 
 
+# --- on a cluster ------------------------------------------------------------------------------
+
+
+def hash_files_on(runner: Runner, dir_or_paths: PathLike | Iterable[PathLike],
+                  algorithm: str = "blake3", *, workers: int | None = None,
+                  progress: ProgressArg = None, cache: PathLike | None = None,
+                  rebuild_cache: bool = False, **scanner_filters: Any) -> list[HashResult]:
+    """:func:`hash_files` on a runner's workers (a :func:`~.job.shard_runner`; a cluster's
+    when given ``client=``): the tree is listed (here when this machine sees it too, else on a
+    worker), hashed in size-balanced shards and merged in the order a local run gives. A cache
+    is read and written here only: workers hash what it misses."""
+    from .job import SHARDS_PER_WORKER, execute, file_sizes, probes, where_visible
+
+    filters = _split_filters(scanner_filters)
+
+    rels: list[str] | None = None
+    if isinstance(dir_or_paths, (str, os.PathLike)) and not _is_file_somewhere(
+            runner, os.fspath(dir_or_paths)):
+        root = os.fspath(dir_or_paths)
+        runner.check_visible([root], strict=True)
+        paths, rels, sizes = where_visible(runner, [root], list_tree, [root], filters)
+    else:
+        if filters:
+            raise TypeError("scanner filters apply to a directory, not a list of paths")
+        paths = _path_list(dir_or_paths) if isinstance(
+            dir_or_paths, (str, os.PathLike)) else [os.fspath(p) for p in dir_or_paths]
+        runner.check_visible(probes(paths), strict=False)
+        sizes = where_visible(runner, probes(paths), file_sizes, paths)
+    shards = runner.workers * SHARDS_PER_WORKER
+    if cache is None:
+        # A listed tree passes the sizes it saw, as the local tree job does.
+        plan = hash_plan(paths, sizes, algorithm, workers, shards,
+                         pass_sizes=rels is not None)
+        return _rows_to_results(execute(plan, runner, progress=progress), rels)
+    db = _Cache(cache, rebuild=rebuild_cache)
+    try:
+        known = db.load(algorithm)
+        stats = where_visible(runner, probes(paths), file_identities, paths)
+        results: list[HashResult | None] = [None] * len(paths)
+        todo = []
+        for i, (p, st) in enumerate(zip(paths, stats)):
+            if st is not None:
+                hit = known.get((st[0], st[1]))
+                if hit is not None and hit[0] == st[2] and hit[1] == st[3]:
+                    results[i] = HashResult(p, st[2], hit[2], None, None, False, True,
+                                            rels[i] if rels is not None else None, st[0],
+                                            st[1], st[3])
+                    continue
+            todo.append(i)
+        plan = hash_plan([paths[i] for i in todo], [sizes[i] for i in todo], algorithm,
+                         workers, shards)
+        hashed = _rows_to_results(execute(plan, runner, progress=progress))
+        fresh = []
+        for i, r in zip(todo, hashed):
+            r.relative_path = rels[i] if rels is not None else None
+            results[i] = r
+            if r.digest is not None and not r.changed:
+                fresh.append((r.dev, r.ino, r.size, r.mtime_ns, r.digest))
+        db.store(algorithm, fresh)
+        return [r for r in results if r is not None]
+    finally:
+        db.close()
+
+
+def hash_plan(paths: list[str], sizes: list[int], algorithm: str, workers: int | None,
+              shards: int, *, pass_sizes: bool = False
+              ) -> Plan[Any, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Hashing ``paths`` as a job: about ``shards`` shards of equal weight (bytes, and a cost
+    per file), merged into ``hash_paths`` rows in the order of ``paths``."""
+    from .job import Plan, balanced_shards, scatter
+
+    groups = balanced_shards(sizes, shards) if paths else []
+    return Plan(
+        [([paths[i] for i in g], algorithm, workers,
+          [sizes[i] for i in g] if pass_sizes else None) for g in groups],
+        hash_shard,
+        lambda parts: scatter(groups, parts, len(paths)),
+        weights=[sum(sizes[i] for i in g) + 1 for g in groups],
+        desc=f"Hashing ({algorithm})", by_bytes=True,
+    )
+
+
+def hash_shard(shard: tuple[list[str], str, int | None, list[int] | None]
+               ) -> list[tuple[Any, ...]]:
+    """One shard of :func:`hash_plan`: the native hash job on its files, raw rows."""
+    from .runners import native_threads
+
+    paths, algorithm, workers, sizes = shard
+    return list(_core.hash_paths(paths, algorithm, sizes=sizes,
+                                 workers=native_threads(workers)))
+
+
+def list_tree(roots: list[str], filters: dict[str, Any]) -> tuple[list[str], list[str], list[int]]:
+    """Paths, relative paths and sizes of the files under ``roots`` (one native scan)."""
+    out = _core.scan_files(roots, scan_options(filters), output="rows")
+    paths, rels, sizes = out["files"][:3]
+    return list(paths), list(rels), list(sizes)
+
+
+def file_identities(paths: list[str]) -> list[tuple[int, int, int, int] | None]:
+    return [file_identity(p) for p in paths]
+
+
+def _is_file_somewhere(runner: Runner, path: str) -> bool:
+    """A single path argument is a directory to list or one file: ask here, else a worker."""
+    from .job import run_one
+
+    if os.path.exists(path):
+        return not os.path.isdir(path)
+    return bool(run_one(runner, os.path.isfile, path))
+
+
 def file_identity(path: str) -> tuple[int, int, int, int] | None:
     """``(dev, ino, size, mtime_ns)`` of a file (what the cache keys on), None if it is gone."""
     try:
@@ -359,14 +479,15 @@ def find_duplicates(
     out and counted in ``df.attrs["links_skipped"]``. Unreadable entries are in
     ``df.attrs["errors"]``.
     """
-
-    if client is not None:
-        from . import distributed as _distributed
-
-        return _distributed.find_duplicates(
-            client, root, algorithm=algorithm, include_empty=include_empty,
-            partial_bytes=partial_bytes, workers=workers, progress=progress, **scanner_filters)
     options = scan_options(scanner_filters)
+    if client is not None:
+        from .job import shard_runner  # the cluster machinery loads when it is used
+
+        with shard_runner(client) as runner:
+            return find_duplicates_on(runner, root, algorithm=algorithm,
+                                      include_empty=include_empty,
+                                      partial_bytes=partial_bytes, workers=workers,
+                                      progress=progress, **scanner_filters)
     with Reporter(progress, desc="Finding duplicates", by_bytes=True) as rep:
         out = _core.find_duplicates(_roots(root), options, algorithm,
                                     include_empty=include_empty, partial_bytes=partial_bytes,
@@ -393,6 +514,35 @@ def duplicates_frame(out: dict[str, Any]) -> pd.DataFrame:
     return df
 
 
+def find_duplicates_on(runner: Runner, root: PathLike | Iterable[PathLike], *,
+                       algorithm: str = "blake3", include_empty: bool = False,
+                       partial_bytes: int = 16 * 1024, workers: int | None = None,
+                       progress: ProgressArg = None, **scanner_filters: Any) -> pd.DataFrame:
+    """:func:`find_duplicates` on a runner's workers: the whole native search runs on one
+    worker that sees the files, on all its cores; the frame is the one a local run gives."""
+    from .job import Plan, execute
+
+    options = scan_options(scanner_filters)
+    roots = _roots(root)
+    runner.check_visible(roots, strict=True)
+    plan = Plan([(roots, options, algorithm, include_empty, partial_bytes, workers)],
+                duplicates_shard, lambda parts: duplicates_frame(parts[0]),
+                desc="Finding duplicates", unit="search")
+    return execute(plan, runner, progress=progress)
+
+
+def duplicates_shard(shard: tuple[list[str], ScanOptions, str, bool, int, int | None]
+                     ) -> dict[str, Any]:
+    """The native duplicate search as one shard (on a cluster worker)."""
+    from .runners import native_threads
+
+    roots, options, algorithm, include_empty, partial_bytes, workers = shard
+    out: dict[str, Any] = _core.find_duplicates(
+        roots, options, algorithm, include_empty=include_empty, partial_bytes=partial_bytes,
+        workers=native_threads(workers))
+    return out
+
+
 def write_duplicates(root: PathLike | Iterable[PathLike], fd: int, fmt: str = "table", *,
                      algorithm: str = "blake3", include_empty: bool = False,
                      partial_bytes: int = 16 * 1024, workers: int | None = None,
@@ -415,33 +565,7 @@ def _roots(root: PathLike | Iterable[PathLike]) -> list[str]:
     return [os.fspath(r) for r in root]
 
 
-# --- manifests -------------------------------------------------------------------------------
-
-_NAME_HINTS = [
-    (re.compile(r"(^|[._-])(b3|blake3)", re.I), "blake3"),
-    (re.compile(r"sha256", re.I), "sha256"),
-    (re.compile(r"sha1", re.I), "sha1"),
-    (re.compile(r"md5", re.I), "md5"),
-    (re.compile(r"xxh3?_?128|xxh128", re.I), "xxh3_128"),
-    (re.compile(r"xxh", re.I), "xxh3_64"),
-    (re.compile(r"crc32c", re.I), "crc32c"),
-]
-_BY_LENGTH = {64: "blake3", 40: "sha1", 32: "md5", 16: "xxh3_64", 8: "crc32c"}
-_HEX_LEN = {"blake3": 64, "b3": 64, "sha256": 64, "sha1": 40, "md5": 32, "xxh3_128": 32,
-            "xxh128": 32, "xxh3_64": 16, "xxh3": 16, "xxh64": 16, "crc32c": 8}
-_LINE = re.compile(r"^(\\?)([0-9a-fA-F]+) [ *](.+)$")
-_BSD = re.compile(r"^(\\?)([A-Za-z0-9_-]+) \((.+)\) = ([0-9a-fA-F]+)$")
-
-
-def _escape(name: str) -> tuple[str, bool]:
-    """GNU coreutils' escaping: a leading backslash marks a name with \\\\ or \\n in it."""
-    if "\\" in name or "\n" in name:
-        return name.replace("\\", "\\\\").replace("\n", "\\n"), True
-    return name, False
-
-
-def _unescape(name: str) -> str:
-    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), name)
+# --- manifests (checked by .manifest) ---------------------------------------------------------
 
 
 def write_manifest(paths_or_dir: PathLike | Iterable[PathLike], manifest_path: PathLike, *,
@@ -464,146 +588,4 @@ def write_manifest(paths_or_dir: PathLike | Iterable[PathLike], manifest_path: P
             f"wrote {manifest} without {len(failed)} file(s) that could not be hashed: "
             + "; ".join(f"{r.path_str}: {r.error}" for r in failed[:5]))
     return manifest
-
-
-def manifest_from_results(results: Iterable[HashResult], manifest_path: PathLike, *,
-                          base: PathLike | None = None, overwrite: bool = True
-                          ) -> tuple[Path, list[HashResult]]:
-    """Write the manifest of results already hashed (see :func:`write_manifest`); returns its
-    path and the results left out because they have no digest."""
-    manifest = Path(manifest_path).absolute()
-    base_dir = os.fspath(Path(base).absolute() if base is not None else manifest.parent)
-    target = os.fspath(manifest)
-    failed = []
-    lines = []
-    for r in results:
-        if r.digest is None:
-            failed.append(r)
-            continue
-        path = os.path.abspath(r.path_str)
-        if path == target:
-            continue
-        name, escaped = _escape(os.path.relpath(path, base_dir))
-        lines.append(("\\" if escaped else "") + f"{r.digest}  {name}\n")
-    lines.sort(key=lambda line: line.split("  ", 1)[1])
-    with atomic_writer(manifest, overwrite=overwrite, encoding="utf-8") as f:
-        f.writelines(lines)
-    return manifest, failed
-
-
-@dataclass
-class VerifyResult:
-    """The outcome of :func:`verify_manifest`, like ``sha256sum -c``."""
-
-    manifest: Path
-    algorithm: str
-    #: (path as written, absolute path, status OK/FAILED/MISSING/ERROR, expected, actual)
-    entries: list[tuple[str, Path, str, str, str | None]] = field(default_factory=list)
-    #: (line number, text) of lines that are not manifest lines
-    malformed: list[tuple[int, str]] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return sum(1 for e in self.entries if e[2] == status)
-
-    @property
-    def ok(self) -> int:
-        return self.count("OK")
-
-    @property
-    def failed(self) -> int:
-        return self.count("FAILED")
-
-    @property
-    def missing(self) -> int:
-        return self.count("MISSING")
-
-    @property
-    def all_ok(self) -> bool:
-        return self.ok == len(self.entries) and not self.malformed
-
-    def summary(self) -> dict[str, Any]:
-        return {"manifest": str(self.manifest), "algorithm": self.algorithm,
-                "entries": len(self.entries), "ok": self.ok, "failed": self.failed,
-                "missing": self.missing, "errors": self.count("ERROR"),
-                "malformed_lines": len(self.malformed)}
-
-    def to_dataframe(self) -> pd.DataFrame:
-        import pandas as pd
-
-        return pd.DataFrame([(n, str(p), s, e, a) for n, p, s, e, a in self.entries],
-                            columns=["name", "path", "status", "expected", "actual"])
-
-
-def verify_manifest(manifest_path: PathLike, *, algorithm: str | None = None,
-                    base: PathLike | None = None, workers: int | None = None,
-                    progress: ProgressArg = None) -> VerifyResult:
-    """Check every entry of a manifest written by this package, ``b3sum``, ``sha256sum`` or a
-    sibling tool (GNU or BSD style lines): OK, FAILED (digest differs), MISSING. Malformed
-    lines are reported with their line number. ``algorithm`` is guessed from the manifest's
-    name, then from the digest length, when not given."""
-    manifest = Path(manifest_path)
-    try:
-        text = manifest.read_bytes().decode("utf-8", "surrogateescape")
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise ManifestError(f"cannot read manifest {manifest}: {exc}") from None
-    base_dir = Path(base) if base is not None else manifest.parent
-    parsed: list[tuple[str, str, tuple[int, str]]] = []
-    malformed: list[tuple[int, str]] = []
-    bsd_algo = None
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        if not raw.strip() or raw.lstrip().startswith("#"):
-            continue
-        m = _LINE.match(raw)
-        if m:
-            escaped, digest, name = m.groups()
-            parsed.append((digest.lower(), _unescape(name) if escaped else name, (lineno, raw)))
-            continue
-        m = _BSD.match(raw)
-        if m:
-            escaped, tag, name, digest = m.groups()
-            bsd_algo = bsd_algo or {"SHA256": "sha256", "SHA1": "sha1", "MD5": "md5",
-                                    "BLAKE3": "blake3", "XXH3": "xxh3_64",
-                                    "XXH128": "xxh3_128"}.get(tag.upper())
-            parsed.append((digest.lower(), _unescape(name) if escaped else name, (lineno, raw)))
-            continue
-        malformed.append((lineno, raw))
-    algo = algorithm or bsd_algo or _guess_algorithm(manifest, [d for d, _, _ in parsed])
-    # A line whose digest cannot be this algorithm's is malformed, like any other bad line
-    # (reported and counted); the rest is checked.
-    want = _HEX_LEN.get(algo.lower().replace("-", "_"))
-    if want is not None:
-        malformed.extend((n, raw) for d, _, (n, raw) in parsed if len(d) != want)
-        malformed.sort()
-        parsed = [p for p in parsed if len(p[0]) == want]
-    result = VerifyResult(manifest, algo, [], malformed)
-    if not parsed:
-        return result
-    targets = [base_dir / name for _, name, _ in parsed]
-    rows = _core.hash_paths([os.fspath(t) for t in targets], algo, workers=workers,
-                            progress=None)
-    for (expected, name, _), target, row in zip(parsed, targets, rows):
-        digest, etype = row[2], row[3]
-        if digest is None:
-            status = "MISSING" if etype == "FileNotFoundError" else "ERROR"
-        elif len(expected) != len(digest):
-            status = "FAILED"
-        else:
-            status = "OK" if digest == expected else "FAILED"
-        result.entries.append((name, target, status, expected, digest))
-    return result
-
-
-def _guess_algorithm(manifest: Path, digests: list[str]) -> str:
-    for pattern, algo in _NAME_HINTS:
-        if pattern.search(manifest.name):
-            return algo
-    # By the length most lines agree on (a stray line of another length is malformed).
-    counts = Counter(len(d) for d in digests).most_common(2)
-    if counts and (len(counts) == 1 or counts[0][1] > counts[1][1]):
-        guess = _BY_LENGTH.get(counts[0][0])
-        if guess:
-            return guess
-    raise ManifestError(f"cannot tell the algorithm of {manifest}; pass algorithm=...")
 

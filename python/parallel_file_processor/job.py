@@ -1,32 +1,80 @@
-"""The driver: items through a runner, in shards, as a stream of results.
+"""The driver: every job runs here, on whatever runner it is given.
 
 One loop for every runner (inline, threads, processes, asyncio, executors, Dask). It keeps a
 bounded window of shards in flight, turns a lost worker into a result for the item it was
 running and requeues the rest, splits a shard that keeps killing workers, keeps ``ordered``
 streams in bounded memory, and on Ctrl-C returns every result that finished.
+
+Two ways in:
+
+* :class:`ItemRun`: the user's function over a stream of items (the engine), results as they
+  finish;
+* :func:`execute`: a :class:`Plan` (shards of a native job, a function that runs one shard,
+  and a merge of their results), as one value. This is how the capabilities run on a
+  cluster: the same loop, the same retries of shards lost with their worker, one result per
+  shard taken exactly once.
+
+Every item is dispatched in :meth:`ItemRun._dispatch` and every finished item passes
+:meth:`ItemRun._finished`, whatever the runner: the places for run-wide concerns (a rate
+limit, a checkpoint of finished items).
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
+import os
+import time
+import traceback
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
-from .log import item_failed
-from .runners import LOST, UNRUNNABLE, Event, Results, Runner, Shard, Stopped
-from .task import Chunk, executor_failure, lost_result
+from .errors import WorkerCrashed
+from .log import item_failed, reported_by_caller
+from .progress import ProgressArg, Reporter
+from .runners import LOST, UNRUNNABLE, Event, Results, Runner, Shard, Stopped, make_runner
+from .task import Chunk, ChunkTask, executor_failure, lost_result
 from .types import ProcessingResult, Status
 
-__all__ = ["ItemRun", "Source", "IterSource", "BatchSource", "chunked", "POLL_S"]
+__all__ = [
+    "ItemRun",
+    "Source",
+    "IterSource",
+    "BatchSource",
+    "chunked",
+    "POLL_S",
+    "Plan",
+    "execute",
+    "run_one",
+    "shard_runner",
+    "where_visible",
+    "balanced_shards",
+    "scatter",
+    "probes",
+    "file_sizes",
+    "SHARDS_PER_WORKER",
+]
 
 #: How long the driver waits for events before looking again (progress, Ctrl-C, timeouts).
 POLL_S = 0.05
 #: Times a shard dropped by the cluster (a restart) runs again before its items fail.
 MAX_LOST = 3
+#: Times a shard of a native job runs again after its worker died under it.
+SHARD_RETRIES = 3
+#: Shards per worker: enough to even out uneven shards, few enough to keep overhead low.
+SHARDS_PER_WORKER = 3
+#: Per-file cost, in bytes, used when balancing shards: opening a file costs about as much as
+#: reading this many bytes, so many small files weigh more than their size.
+FILE_COST_BYTES = 64 * 1024
 
 _MISSING = object()
+
+S = TypeVar("S")
+R = TypeVar("R")
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +220,12 @@ class ItemRun:
                     continue
                 self.pulled += len(chunk)
                 shard = Shard(next(self._ids), chunk, nbytes)
-            self._open[shard.id] = (dict(shard.items), shard.nbytes)
-            runner.submit(shard)
+            self._dispatch(shard)
+
+    def _dispatch(self, shard: Shard) -> None:
+        """The one place work goes to the runner: new shards and shards run again alike."""
+        self._open[shard.id] = (dict(shard.items), shard.nbytes)
+        self.runner.submit(shard)
 
     def _blocked(self) -> bool:
         """Ordered streams stop dispatching while too much waits behind a missing result."""
@@ -214,12 +266,15 @@ class ItemRun:
                 assert isinstance(ev, Stopped)
                 self._close(ev.shard, nbytes)
                 self._stopped(ev, pending, out)
-        # Every result of every runner passes here exactly once: the one place failures are
-        # logged.
+        self._finished(out)
+        return out
+
+    def _finished(self, out: list[ProcessingResult[Any]]) -> None:
+        """Every result of every runner passes here exactly once (a shard's results are taken
+        once, however often it ran): the one place failures are logged."""
         for r in out:
             if not r.success:
                 item_failed(log, r)
-        return out
 
     def _close(self, shard: int, nbytes: int) -> None:
         del self._open[shard]
@@ -255,6 +310,7 @@ class ItemRun:
                     self._again([pair])
                 return
             running = next(iter(pending))
+        if ev.status == Status.CRASHED and running is not None and running in pending:
             tries = self._retried.get(running, 0)
             if tries < self._crash_retries:
                 log.info("shard %d lost its worker (%s); retrying (attempt %d of %d)", ev.shard,
@@ -284,3 +340,182 @@ class ItemRun:
         left = [pair for pending, _ in self._open.values() for pair in pending.items()]
         left.extend(pair for shard in self._requeue for pair in shard.items)
         return left
+
+
+# --- plans: a native job in shards --------------------------------------------------------------
+
+
+@dataclass
+class Plan(Generic[S, R, T]):
+    """A job cut into shards.
+
+    ``run_shard(shard)`` runs one shard wherever the runner puts it: a module-level function
+    (a worker process or a cluster imports it by name) with picklable shards and results.
+    ``merge(results)`` makes the job's value from every shard's result, in shard order, on the
+    caller. ``weights`` say how much of the progress each shard is (default: one each).
+    """
+
+    shards: list[S]
+    run_shard: Callable[[S], R]
+    merge: Callable[[list[R]], T]
+    weights: list[int] | None = None
+    desc: str = "Running"
+    unit: str = "shard"
+    by_bytes: bool = False
+
+
+class _ShardItem:
+    """A shard as the runner sees it: one item, named for the log."""
+
+    __slots__ = ("fn", "shard", "name")
+
+    def __init__(self, fn: Callable[[Any], Any], shard: Any, name: str) -> None:
+        self.fn = fn
+        self.shard = shard
+        self.name = name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_ShardItem, (self.fn, self.shard, self.name))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _run_shard(item: _ShardItem) -> tuple[bool, Any]:
+    """Run one shard in whichever worker the runner chose: ``(True, result)``, or ``(False,
+    (exception, traceback))`` so the caller raises the shard's own exception."""
+    # Files a shard could not handle are reported once, by the merge on the caller.
+    with reported_by_caller():
+        try:
+            return True, item.fn(item.shard)
+        except Exception as exc:
+            return False, (exc, traceback.format_exc())
+
+
+def shard_runner(where: Any = None, *, workers: int | None = None) -> Runner:
+    """A runner for plans: ``where`` is None or a mode name (this machine), an ``Executor``
+    or a Dask ``Client``. Use it as a context manager; it runs any number of plans."""
+    return make_runner(where, ChunkTask(_run_shard), workers or os.cpu_count() or 1,
+                       adaptive=False)
+
+
+def execute(plan: Plan[Any, Any, T], runner: Runner, *, progress: ProgressArg = None) -> T:
+    """Run every shard of ``plan`` on ``runner`` (a :func:`shard_runner`) and merge them.
+
+    A shard whose worker died under it runs again, up to :data:`SHARD_RETRIES` times, then
+    :class:`WorkerCrashed` is raised; work a cluster restart dropped is resubmitted. An
+    exception a shard raised is raised here, once the other shards are stopped; so is Ctrl-C.
+    Each shard's result is taken once, however often it ran.
+    """
+    n = len(plan.shards)
+    if not n:
+        return plan.merge([])
+    name = getattr(plan.run_shard, "__name__", "shard")
+    items = [_ShardItem(plan.run_shard, s, f"{name} shard {i + 1} of {n}")
+             for i, s in enumerate(plan.shards)]
+    weights = plan.weights or [1] * n
+    total = sum(weights)
+    out: list[Any] = [None] * n
+    run = ItemRun(IterSource(chunked(items, 1)), runner, crash_retries=SHARD_RETRIES)
+    started = time.perf_counter()
+    log.debug("%s: %d shards on %s (weights %d to %d)", name, n, type(runner).__name__,
+              min(weights), max(weights))
+    done = 0
+    with Reporter(progress, desc=plan.desc, unit=plan.unit, by_bytes=plan.by_bytes) as rep:
+        try:
+            for part in run:
+                for r in part:
+                    out[r.index] = _shard_value(r, plan.desc)
+                    done += weights[r.index]
+                    rep.update(done, total)
+        except BaseException:
+            run.stop()
+            raise
+    log.debug("%s: %d shards done in %.3f s", name, n, time.perf_counter() - started)
+    return plan.merge(out)
+
+
+def _shard_value(r: ProcessingResult[Any], desc: str) -> Any:
+    if not r.success:
+        why = (f"its worker died each of the {SHARD_RETRIES + 1} times it ran"
+               if r.status == Status.CRASHED else "it could not be run")
+        raise WorkerCrashed(f"{desc}: {r.item!r}: {why} ({r.error})")
+    ok, value = r.result  # type: ignore[misc]
+    if ok:
+        return value
+    exc, where = value
+    log.debug("%r raised %s:\n%s", r.item, type(exc).__name__, where)
+    raise exc
+
+
+def _call(spec: tuple[Callable[..., Any], tuple[Any, ...]]) -> Any:
+    fn, args = spec
+    return fn(*args)
+
+
+def _only(parts: list[R]) -> R:
+    return parts[0]
+
+
+def run_one(runner: Runner, fn: Callable[..., R], *args: Any) -> R:
+    """``fn(*args)`` on one of the runner's workers (``fn`` at module level)."""
+    return execute(Plan([(fn, args)], _call, _only), runner)
+
+
+def where_visible(runner: Runner, probe: Sequence[str], fn: Callable[..., R], *args: Any) -> R:
+    """``fn(*args)`` (a listing, stat'ing files) here when the runner's workers share this
+    machine or this machine sees every path of ``probe`` too: no round trip, no file list to
+    move; else on one of the workers."""
+    if runner.local or (probe and all(os.path.exists(p) for p in probe)):
+        return fn(*args)
+    return run_one(runner, fn, *args)
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+
+def balanced_shards(sizes: Sequence[int], shards: int) -> list[list[int]]:
+    """Split indices into ``shards`` groups of about equal weight: largest first onto the
+    lightest group (greedy LPT). Each group keeps its indices in input order.
+
+    >>> balanced_shards([10_000_000, 1, 1, 8_000_000], 2)
+    [[0], [1, 2, 3]]
+    """
+    shards = max(1, min(shards, len(sizes)))
+    heap = [(0, i) for i in range(shards)]
+    groups: list[list[int]] = [[] for _ in range(shards)]
+    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        weight, g = heapq.heappop(heap)
+        groups[g].append(index)
+        heapq.heappush(heap, (weight + sizes[index] + FILE_COST_BYTES, g))
+    return [sorted(g) for g in groups if g]
+
+
+def scatter(groups: Sequence[Sequence[int]], parts: Sequence[Sequence[T]], n: int) -> list[T]:
+    """The per-shard results of index groups (as :func:`balanced_shards` made them) back in
+    input order."""
+    out: list[Any] = [None] * n
+    for g, part in zip(groups, parts):
+        for i, x in zip(g, part):
+            out[i] = x
+    return out
+
+
+def probes(paths: Sequence[str], limit: int = 64) -> list[str]:
+    """A few parent directories standing for a long list of paths."""
+    parents = list(dict.fromkeys(os.path.dirname(p) or "." for p in paths))
+    if len(parents) > limit:
+        step = len(parents) / limit
+        parents = [parents[int(i * step)] for i in range(limit)]
+    return parents
+
+
+def file_sizes(paths: Sequence[str]) -> list[int]:
+    """Each file's size (0 when it cannot be stat'ed: its job reports why)."""
+    out = []
+    for p in paths:
+        try:
+            out.append(os.stat(p).st_size)
+        except OSError:
+            out.append(0)
+    return out

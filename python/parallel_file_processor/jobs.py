@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .aggregate import ResultAggregator, aggregate, without_outputs, write_frame
+from .aggregate import aggregate
 from .config import JobConfig
 from .engine import FileProcessor
 from .errors import FunctionLoadError
 from .log import LEVELS, attached, file_handler
+from .output import without_outputs, write_frame
+from .results import ResultAggregator
 from .scan import FileScanner
 from .types import BatchResult, FileInfo
 
@@ -149,10 +151,10 @@ def _run_job(cfg: JobConfig) -> JobOutcome:
     dashboard = None
     executor = None
     if cfg.scheduler:
-        from . import distributed as _distributed
+        from .distributed import dashboard_link, get_client
 
-        executor = _distributed.get_client(cfg.scheduler)
-        dashboard = _distributed.dashboard_link(executor)
+        executor = get_client(cfg.scheduler)
+        dashboard = dashboard_link(executor)
     if cfg.processor in ("hash", "unzip"):
         started = time.perf_counter()
         files = scanner.list_files(cfg.directory)

@@ -26,7 +26,11 @@ from .types import FileError, FileInfo
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FileScanner", "FileStream", "ScanResult", "scan", "scan_frame"]
+    from .job import Plan
+    from .runners import Runner
+
+__all__ = ["FileScanner", "FileStream", "ScanResult", "scan", "scan_frame", "scan_roots",
+           "scan_on", "scan_plan", "scan_shard"]
 
 PathLike = str | os.PathLike[str]
 
@@ -162,9 +166,8 @@ class FileScanner:
 
     def _run(self, roots: Any, progress: ProgressArg, output: str,
              with_metadata: bool = True) -> dict[str, Any]:
-        with Reporter(progress, desc="Scanning", unit="entry") as rep:
-            out = _core.scan_files(_roots(roots), self.options(with_metadata=with_metadata),
-                                   progress=rep.native(), output=output)
+        out = _scan_files(_roots(roots), self.options(with_metadata=with_metadata), progress,
+                          output)
         self.last_errors = [FileError(Path(p), t, m) for p, t, m in out["errors"]]
         files_failed(log, self.last_errors)
         return out
@@ -172,9 +175,10 @@ class FileScanner:
     def scan_result(self, directory: PathLike | Iterable[PathLike], *,
                     progress: ProgressArg = None) -> ScanResult:
         """Scan one or several roots; files, errors and special files in one result."""
-        out = self._run(directory, progress, "objects")
-        special = [(Path(p), kind) for p, kind in out["special"]]
-        return ScanResult(out["files"], list(self.last_errors), special, out["entries_seen"])
+        result = scan_roots(_roots(directory), self.options(), progress)
+        self.last_errors = list(result.errors)
+        files_failed(log, self.last_errors)
+        return result
 
     def scan(self, directory: PathLike) -> Generator[FileInfo, None, None]:
         """Scan ``directory`` and yield a :class:`FileInfo` per matching file (the seed's API),
@@ -240,6 +244,23 @@ class FileScanner:
         df = _frame_from_columns(out["files"])
         df.attrs["errors"] = list(self.last_errors)
         return df
+
+
+def _scan_files(roots: list[str], options: ScanOptions, progress: ProgressArg,
+                output: str) -> dict[str, Any]:
+    with Reporter(progress, desc="Scanning", unit="entry") as rep:
+        out: dict[str, Any] = _core.scan_files(roots, options, progress=rep.native(),
+                                               output=output)
+    return out
+
+
+def scan_roots(roots: list[str], options: ScanOptions, progress: ProgressArg = None
+               ) -> ScanResult:
+    """One native scan of ``roots``: files, errors and special files (nothing logged)."""
+    out = _scan_files(roots, options, progress, "objects")
+    errors = [FileError(Path(p), t, m) for p, t, m in out["errors"]]
+    special = [(Path(p), kind) for p, kind in out["special"]]
+    return ScanResult(out["files"], errors, special, out["entries_seen"])
 
 
 class FileStream:
@@ -386,14 +407,50 @@ def scan(
     Keyword options are those of :class:`FileScanner`. With ``client`` (a ``distributed.Client``)
     the roots are scanned on the Dask workers (they must see the same paths).
     """
-    if client is not None:
-        from . import distributed as _distributed
-
-        return _distributed.scan(client, list(roots), include=include, exclude=exclude,
-                                 extensions=extensions, min_size=min_size, max_size=max_size,
-                                 recursive=recursive, progress=progress, **options)
     scanner = FileScanner(include, exclude, extensions, min_size, max_size, recursive, **options)
-    return scanner.scan_result(roots, progress=progress)
+    if client is None:
+        return scanner.scan_result(roots, progress=progress)
+    from .job import shard_runner  # the cluster machinery loads when it is used
+
+    with shard_runner(client) as runner:
+        return scan_on(runner, roots, scanner.options(), progress=progress)
+
+
+def scan_on(runner: Runner, roots: Iterable[PathLike], options: ScanOptions, *,
+            progress: ProgressArg = None) -> ScanResult:
+    """:func:`scan` on a runner's workers: one task per root, merged as one scan of them
+    all gives."""
+    from .job import execute
+
+    root_list = _roots(roots)
+    runner.check_visible(root_list, strict=True)
+    return execute(scan_plan(root_list, options), runner, progress=progress)
+
+
+def scan_plan(roots: list[str], options: ScanOptions) -> Plan[Any, ScanResult, ScanResult]:
+    """A scan of several roots as a job: one shard per root, merged as one scan of them all
+    gives (sorted as one scan sorts with ``sort=True``)."""
+
+    def merge(parts: list[ScanResult]) -> ScanResult:
+        files = [f for part in parts for f in part.files]
+        errors = [e for part in parts for e in part.errors]
+        special = [s for part in parts for s in part.special]
+        if options.sort:
+            files.sort(key=lambda f: f.path)
+            special.sort(key=lambda s: s[0])
+            errors.sort(key=lambda e: e.path)
+        files_failed(log, errors)
+        return ScanResult(files, errors, special, sum(p.entries_seen for p in parts))
+
+    from .job import Plan
+
+    return Plan([(r, options) for r in roots], scan_shard, merge, desc="Scanning", unit="root")
+
+
+def scan_shard(shard: tuple[str, ScanOptions]) -> ScanResult:
+    """One root of :func:`scan_plan`, on whichever worker runs it."""
+    root, options = shard
+    return scan_roots([root], options)
 
 
 def scan_frame(

@@ -21,6 +21,8 @@ __all__ = [
     "ProcessingResult",
     "BatchResult",
     "Status",
+    "results_frame",
+    "is_dataframe",
 ]
 
 T = TypeVar("T")
@@ -185,6 +187,54 @@ class BatchResult(Generic[T]):
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per item; see :meth:`ResultAggregator.to_dataframe`."""
-        from .aggregate import ResultAggregator
+        return results_frame(self.results, self.result_keys)
 
-        return ResultAggregator(self).to_dataframe()
+
+_RESULT_COLUMNS = [
+    "file_path", "file_name", "file_size", "success", "duration_seconds", "error", "status",
+    "error_type", "attempts", "worker_id",
+]
+
+
+def results_frame(results: list[ProcessingResult[Any]], result_keys: list[str]) -> pd.DataFrame:
+    """One row per result: the seed's columns (file_path, file_name, file_size, success,
+    duration_seconds, error) plus status, error_type, attempts, worker_id, and the keys of dict
+    results flattened as ``result_<key>`` (keys starting with ``_`` left out); every key of
+    ``result_keys`` is a column even when no result has it."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        path = r.file_info.path
+        is_file = str(path) not in ("", ".")
+        row: dict[str, Any] = {
+            "file_path": str(path) if is_file else None,
+            "file_name": path.name if is_file else None,
+            "file_size": r.file_info.size_bytes,
+            "success": r.success,
+            "duration_seconds": r.duration_seconds,
+            "error": r.error,
+            "status": r.status,
+            "error_type": r.error_type,
+            "attempts": r.attempts,
+            "worker_id": r.worker_id,
+        }
+        if not is_file:
+            row["item"] = repr(r.item) if r.item is not None else None
+        if isinstance(r.result, dict):  # failed items may carry one too (extraction)
+            for k, v in r.result.items():
+                if not str(k).startswith("_"):
+                    row[f"result_{k}"] = v
+        elif r.success and r.result is not None and not is_dataframe(r.result):
+            row["result"] = r.result
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=None if rows else _RESULT_COLUMNS)
+    for key in result_keys:  # same columns whether items succeed or not
+        if f"result_{key}" not in df.columns:
+            df[f"result_{key}"] = pd.Series(dtype="object")
+    return df
+
+
+def is_dataframe(obj: Any) -> bool:
+    """A pandas DataFrame (or one of its kind), told apart without importing pandas."""
+    return type(obj).__name__ == "DataFrame" and hasattr(obj, "columns")

@@ -49,9 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..aggregate import ResultAggregator
     from ..engine import FileProcessor
     from ..jobs import load_function
+    from ..results import ResultAggregator
     from ..scan import FileScanner
 
     fn = load_function(args.function)

@@ -21,8 +21,9 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
                    help="drop files and directories matching GLOB (repeatable)")
     g.add_argument("-e", "--ext", action="append", default=[], metavar="EXT",
                    help="keep this extension, e.g. csv or .csv (repeatable, case-insensitive)")
-    g.add_argument("--min-size", type=_size, default=0, metavar="SIZE", help="e.g. 100, 10k, 5M")
-    g.add_argument("--max-size", type=_size, default=None, metavar="SIZE")
+    g.add_argument("--min-size", type=parse_size, default=0, metavar="SIZE",
+                   help="e.g. 100, 10k, 5M")
+    g.add_argument("--max-size", type=parse_size, default=None, metavar="SIZE")
     g.add_argument("--no-recursive", dest="recursive", action="store_false",
                    help="only the directory's own entries")
     g.add_argument("-d", "--max-depth", type=int, default=None, metavar="N")
@@ -72,7 +73,8 @@ def scheduler_client(args: argparse.Namespace) -> Any:
     return client
 
 
-def _size(text: str) -> int:
+def parse_size(text: str) -> int:
+    """A size as the options take it: ``100``, ``10k``, ``5M``, ``1.5GiB``."""
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
     t = text.strip().lower().removesuffix("ib").removesuffix("b")
     try:

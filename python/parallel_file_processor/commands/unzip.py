@@ -13,7 +13,7 @@ from ._output import (
     write_frame,
     write_rows,
 )
-from .scan import _size
+from .scan import parse_size
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="only extract entries matching GLOB (repeatable)")
     u.add_argument("-x", "--exclude-member", action="append", default=[], metavar="GLOB",
                    help="skip entries matching GLOB (repeatable)")
-    u.add_argument("--max-total-size", type=_size, default=None, metavar="SIZE",
+    u.add_argument("--max-total-size", type=parse_size, default=None, metavar="SIZE",
                    help="uncompressed bytes one archive may produce (default 64G)")
     u.add_argument("--max-ratio", type=float, default=None, metavar="R",
                    help="compression ratio allowed per entry above 1 MiB (default 200)")

@@ -1,9 +1,9 @@
 """Where work runs, behind one interface (:class:`~.base.Runner`).
 
-:func:`make_runner` turns what the user gave (a mode name, an ``Executor``, a Dask ``Client``)
-into a runner. Inline, threads, a thread executor and asyncio call the user's function object
-in this process; processes, a process executor and a Dask cluster receive it pickled. Dask is
-imported only when a client is given.
+The one resolver, :func:`make_runner`, turns what the user gave (None, a mode name, an
+``Executor``, a Dask ``Client``) into a runner. Inline, threads, a thread executor and asyncio
+call the user's function object in this process; processes, a process executor and a Dask
+cluster receive it pickled. Dask is imported only when a client is given.
 """
 
 from __future__ import annotations
@@ -13,18 +13,27 @@ from typing import Any
 
 from ..task import ChunkTask
 from ..types import ProcessingMode
-from .base import LOST, UNRUNNABLE, Event, Results, Runner, Shard, Stopped, is_dask_client
+from .base import (
+    LOST,
+    UNRUNNABLE,
+    Event,
+    Results,
+    Runner,
+    Shard,
+    Stopped,
+    is_dask_client,
+    native_threads,
+)
 
-__all__ = ["make_runner", "is_dask_client", "Runner", "Shard", "Results", "Stopped", "Event",
-           "LOST", "UNRUNNABLE"]
+__all__ = ["make_runner", "is_dask_client", "native_threads", "Runner", "Shard", "Results",
+           "Stopped", "Event", "LOST", "UNRUNNABLE"]
 
 
 def make_runner(
-    mode: ProcessingMode,
+    where: Any,
     task: ChunkTask,
     workers: int,
     *,
-    executor: Any = None,
     timeout: float | None = None,
     initializer: Callable[..., Any] | None = None,
     initargs: tuple[Any, ...] = (),
@@ -33,16 +42,19 @@ def make_runner(
     max_tasks_per_worker: int | None = None,
     max_memory_mb: float | None = None,
 ) -> Runner:
-    """The runner for a mode, an executor or a Dask client."""
-    if executor is not None:
-        if is_dask_client(executor):
+    """The runner for ``where``: None or a mode (a :class:`ProcessingMode` or its name; None is
+    sequential), a ``concurrent.futures.Executor``, or a Dask ``Client`` (or its
+    ``get_executor()``)."""
+    if where is not None and not isinstance(where, (str, ProcessingMode)):
+        if is_dask_client(where):
             from .dask import DaskRunner
 
-            return DaskRunner(executor, task, timeout=timeout, initializer=initializer,
+            return DaskRunner(where, task, timeout=timeout, initializer=initializer,
                               initargs=initargs)
         from .executor import ExecutorRunner
 
-        return ExecutorRunner(task, executor)
+        return ExecutorRunner(task, where)
+    mode = ProcessingMode(where or ProcessingMode.SEQUENTIAL)
     if mode == ProcessingMode.SEQUENTIAL:
         from .inline import InlineRunner
 

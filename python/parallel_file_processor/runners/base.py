@@ -9,6 +9,9 @@ the items of a shard whose worker was lost, and turns events into results.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +19,7 @@ from ..task import Chunk
 from ..types import ProcessingResult
 
 __all__ = ["Runner", "Shard", "Results", "Stopped", "Event", "LOST", "UNRUNNABLE", "client_of",
-           "is_dask_client"]
+           "is_dask_client", "native_threads", "sharing_cores"]
 
 #: ``Stopped.status`` for work the cluster dropped (a restart): every item runs again.
 LOST = "lost"
@@ -70,6 +73,8 @@ class Runner(ABC):
     capacity: int = 1
     #: whether it calls the task's function object in this process (no pickling)
     in_process: bool = True
+    #: whether its workers run on this machine (they see its files; nothing to check)
+    local: bool = True
     #: abandoned threads, recycled processes... (reported in the batch's summary)
     stats: dict[str, Any]
 
@@ -102,6 +107,11 @@ class Runner(ABC):
     def close(self) -> None:  # noqa: B027 - most runners have something to release
         """Release the workers (idempotent)."""
 
+    def check_visible(self, paths: Sequence[str], *, strict: bool) -> None:  # noqa: B027
+        """Raise :class:`~parallel_file_processor.errors.PathsNotVisibleError` when the
+        workers cannot see ``paths`` (``strict``: each must exist on every worker; else only a
+        path some see and others do not). Workers on this machine see what it sees."""
+
     def __enter__(self) -> Runner:
         return self
 
@@ -118,3 +128,24 @@ def is_dask_client(obj: Any) -> bool:
     """A Dask ``Client`` (or its ``get_executor()``), told apart without importing Dask."""
     obj = client_of(obj)
     return hasattr(obj, "submit") and hasattr(obj, "scheduler_info")
+
+
+_CORES: ContextVar[int | None] = ContextVar("pfp_cores", default=None)
+
+
+def native_threads(requested: int | None) -> int | None:
+    """Threads for a native job started here: the caller's choice, else this worker's share of
+    the machine's cores when a runner set one (:func:`sharing_cores`), else None (the native
+    default: every core)."""
+    return requested if requested is not None else _CORES.get()
+
+
+@contextmanager
+def sharing_cores(threads: int) -> Iterator[None]:
+    """Inside, native jobs use ``threads`` threads unless told otherwise (a cluster worker
+    running several tasks at once gives each its share of the cores)."""
+    token = _CORES.set(threads)
+    try:
+        yield
+    finally:
+        _CORES.reset(token)

@@ -1,6 +1,7 @@
 """Shards on a Dask cluster (``pip install 'parallel-file-processor[dask]'``).
 
-The only module that imports ``distributed``. Shards go out with ``client.submit(...,
+The only module that imports Dask (``distributed``, and ``dask.dataframe`` for the lazy frames
+of ``aggregate(lazy=True)``). Shards go out with ``client.submit(...,
 pure=False)`` (identical shards all run), a few per worker thread in flight, and come back as
 they finish. A shard that takes workers down (``KilledWorker``) or is cancelled by a cluster
 restart is reported to the driver, which splits or resubmits it; each shard's results are
@@ -11,6 +12,7 @@ workers reach this process's loggers through distributed's own ``Client.forward_
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import pickle
@@ -26,17 +28,10 @@ from typing import Any
 from ..errors import MissingExtraError, PathsNotVisibleError, PFPError, SchedulerUnreachableError
 from ..task import Chunk, ChunkTask, Slot, executor_failure, run_chunk, timeout_result
 from ..types import ProcessingResult, Status
-from .base import LOST, Event, Results, Runner, Shard, Stopped, client_of
+from .base import LOST, Event, Results, Runner, Shard, Stopped, client_of, sharing_cores
 
-__all__ = [
-    "DaskRunner",
-    "require_dask",
-    "get_client",
-    "cli_client",
-    "dashboard_link",
-    "check_visible",
-    "forward_worker_logging",
-]
+__all__ = ["DaskRunner", "require_dask", "get_client", "cli_client", "dashboard_link",
+           "check_visible", "forward_worker_logging", "lazy_frame"]
 
 _EXTRA_HINT = "pip install 'parallel-file-processor[dask]'"
 #: shards in flight per worker thread
@@ -207,21 +202,38 @@ class _Initializer(_PluginBase):  # type: ignore[misc]
         pass
 
 
-def _worker_id() -> str:
+def _on_worker() -> tuple[str, int]:
+    """This task's worker id, and its share of the machine's cores (the worker's threads run
+    a task each)."""
     try:
         from distributed import get_worker
 
-        return f"dask:{get_worker().address}:{threading.current_thread().name}"
+        worker = get_worker()
+        wid = f"dask:{worker.address}:{threading.current_thread().name}"
+        nthreads = worker.state.nthreads
     except Exception:
-        return f"dask:{os.getpid()}"
+        wid, nthreads = f"dask:{os.getpid()}", 1
+    return wid, max(1, (os.cpu_count() or 1) // max(1, nthreads))
 
 
 def run_chunk_on_worker(
     task: ChunkTask, chunk: Chunk, timeout: float | None
 ) -> list[ProcessingResult[Any]]:
-    """One chunk on a Dask worker, with the thread runner's per-item timeout (a stuck item is
-    marked ``timeout`` and left running in the background; the chunk goes on without it)."""
-    wid = _worker_id()
+    """One chunk on a Dask worker: native jobs in it get this task's share of the worker's
+    cores. Items the client already holds are not sent back (it puts them back itself)."""
+    wid, cores = _on_worker()
+    with sharing_cores(cores):
+        results = _run_chunk(task, chunk, timeout, wid)
+    for r in results:
+        if r.item is not r.file_info:
+            r.item = None
+    return results
+
+
+def _run_chunk(task: ChunkTask, chunk: Chunk, timeout: float | None, wid: str
+               ) -> list[ProcessingResult[Any]]:
+    """The chunk with the thread runner's per-item timeout: a stuck item is marked ``timeout``
+    and left running in the background; the chunk goes on without it."""
     if timeout is None:
         return run_chunk(task, chunk, worker_id=wid)
     results: list[ProcessingResult[Any]] = []
@@ -229,7 +241,8 @@ def run_chunk_on_worker(
     while rest:
         slot = Slot()
         items = rest
-        thread = threading.Thread(target=run_chunk, args=(task, items, slot, wid),
+        thread = threading.Thread(target=contextvars.copy_context().run,
+                                  args=(run_chunk, task, items, slot, wid),
                                   name="pfp-dask-item", daemon=True)
         thread.start()
         while True:
@@ -255,6 +268,7 @@ def run_chunk_on_worker(
 
 class DaskRunner(Runner):
     in_process = False
+    local = False
 
     def __init__(
         self,
@@ -329,8 +343,16 @@ class DaskRunner(Runner):
                 continue
             except Exception as exc:  # the cluster failed the shard (not an item's error)
                 part = [executor_failure(index, item, exc) for index, item in shard.items]
+            else:
+                items = dict(shard.items)
+                for r in part:
+                    if r.item is None:
+                        r.item = items.get(r.index)
             events.append(Results(shard.id, part, True))
         return events
+
+    def check_visible(self, paths: Sequence[str], *, strict: bool) -> None:
+        check_visible(self.client, paths, strict=strict)
 
     def stop(self) -> list[Event]:
         self._cancel()
@@ -350,3 +372,22 @@ class DaskRunner(Runner):
             except Exception:
                 pass
 
+
+def lazy_frame(fn: Callable[..., Any], *iterables: list[Any], meta: Any = None,
+               unknown_categories: Sequence[str] = (), **kwargs: Any) -> Any:
+    """A ``dask.dataframe`` with a partition per element, ``fn(*elements, **kwargs)`` computed
+    on the cluster when asked; ``meta`` is the empty pandas frame every partition agrees with
+    (None: an empty frame). Categories of ``unknown_categories`` are known once computed."""
+    import dask
+    import dask.dataframe as dd
+    from dask.dataframe.utils import clear_known_categories
+
+    if meta is None:
+        import pandas as pd
+
+        return dd.from_pandas(pd.DataFrame(), npartitions=1)
+    if unknown_categories:
+        meta = clear_known_categories(meta, cols=list(unknown_categories))
+    # Dask would turn the string columns into another string dtype than a local run gives.
+    with dask.config.set({"dataframe.convert-string": False}):
+        return dd.from_map(fn, *iterables, meta=meta, enforce_metadata=False, **kwargs)
