@@ -23,7 +23,8 @@ LAYERS: dict[str, int] = {
     # 1: what everything shares
     **dict.fromkeys(["errors", "types", "options", "progress", "log", "output"], 1),
     # 2: where work runs
-    **dict.fromkeys(["task", "prefetch", "runners", "runners.base", "runners.inline",
+    **dict.fromkeys(["task", "prefetch", "checkpoint", "ratelimit", "runners", "runners.base",
+                     "runners.inline",
                      "runners.threads", "runners.processes", "runners.aio", "runners.executor",
                      "runners.dask", "distributed"], 2),
     # 3: the driver
@@ -36,7 +37,7 @@ LAYERS: dict[str, int] = {
     # 6: the command line
     **dict.fromkeys(["cli", "__main__", "commands", "commands._output", "commands.aggregate",
                      "commands.hash", "commands.process", "commands.run", "commands.scan",
-                     "commands.unzip"], 6),
+                     "commands.unzip", "commands.status"], 6),
 }
 MAX_LINES = 700
 MAX_DASK_LINES = 400

@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 from .aggregate import aggregate as aggregate
 from .errors import ArchiveError as ArchiveError
 from .errors import CacheError as CacheError
+from .errors import CheckpointError as CheckpointError
 from .errors import ConfigError as ConfigError
 from .errors import ManifestError as ManifestError
 from .errors import MissingExtraError as MissingExtraError
 from .errors import PatternError as PatternError
 from .errors import PFPError as PFPError
+from .errors import RateLimited as RateLimited
 from .errors import RootNotADirectoryError as RootNotADirectoryError
 from .errors import SchemaError as SchemaError
 from .errors import TargetExistsError as TargetExistsError
@@ -91,6 +93,8 @@ __all__ = [
     "ConfigError",
     "SchemaError",
     "MissingExtraError",
+    "CheckpointError",
+    "RateLimited",
     *_LAZY,
 ]
 

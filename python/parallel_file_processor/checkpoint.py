@@ -16,6 +16,7 @@ of its value, or by the caller's ``key=`` function.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import marshal
 import os
@@ -31,7 +32,8 @@ from typing import Any
 from .errors import CheckpointError
 from .types import FileInfo, ProcessingResult, Status
 
-__all__ = ["Checkpoint", "CheckpointInfo", "function_identity", "item_key", "read_info"]
+__all__ = ["Checkpoint", "CheckpointInfo", "Resume", "function_identity", "item_key",
+           "read_info"]
 
 _MAGIC = b"PFPCKPT1"
 _HEADER = struct.Struct("<II")  # length, crc32 of each record's payload
@@ -43,15 +45,22 @@ def function_identity(fn: Callable[..., Any], version: str | None = None) -> dic
     """What results belong to: the function's module, qualified name and a hash of its code
     (its bytecode, constants and names, nested functions included), and the user's
     ``version``. A callable object is identified by its class and ``__call__``."""
+    if isinstance(fn, functools.partial):
+        # the function and what it was given (job files pass processing.options this way)
+        of_func = function_identity(fn.func, version)
+        bound = hashlib.sha256(repr((fn.args, sorted(fn.keywords.items()))).encode())
+        of_func["code"] = hashlib.sha256((of_func["code"] + bound.hexdigest()).encode()
+                                         ).hexdigest()[:16]
+        return of_func
     target = fn
     code = getattr(target, "__code__", None)
     if code is None and callable(target) and not isinstance(target, type):
         call = vars(type(target)).get("__call__")
         code = getattr(call, "__code__", None)
         target = type(target)
-    inner = getattr(fn, "__wrapped__", None)
-    if code is None and inner is not None:
-        code = getattr(inner, "__code__", None)
+    wrapped = getattr(fn, "__wrapped__", None)
+    if code is None and wrapped is not None:
+        code = getattr(wrapped, "__code__", None)
     digest = _code_digest(code) if code is not None else ""
     return {
         "module": str(getattr(target, "__module__", None) or ""),
@@ -296,3 +305,58 @@ def _describe(identity: dict[str, Any]) -> str:
     if identity.get("version"):
         text += f", version {identity['version']!r}"
     return text + ")"
+
+
+class Resume:
+    """What the driver does with a checkpoint: items already done come back as their stored
+    outcomes (``split``), items that ran are recorded as they finish (``record``)."""
+
+    def __init__(self, checkpoint: Checkpoint, key: Callable[[Any], Any] | None = None) -> None:
+        self.checkpoint = checkpoint
+        self._key = key
+        self._keys: dict[int, str] = {}
+        #: outcomes taken from the checkpoint so far
+        self.reused = 0
+
+    def split(self, chunk: list[tuple[int, Any]]
+              ) -> tuple[list[tuple[int, Any]], list[ProcessingResult[Any]]]:
+        """The items of a chunk that must run, and the outcomes of those already done."""
+        from .task import file_info_for
+
+        run: list[tuple[int, Any]] = []
+        done: list[ProcessingResult[Any]] = []
+        lookup = self.checkpoint.lookup
+        for index, item in chunk:
+            k = item_key(item, self._key)
+            row = lookup(k)
+            if row is None:
+                self._keys[index] = k
+                run.append((index, item))
+                continue
+            status, value, error, error_type, trace, attempts, seconds, worker = row
+            done.append(ProcessingResult(
+                file_info_for(item), status == Status.OK, value, error, seconds, error_type,
+                trace, attempts, worker, status, index, item, True))
+        self.reused += len(done)
+        return run, done
+
+    def record(self, out: list[ProcessingResult[Any]]) -> None:
+        """Keep the outcomes of items that ran; a result that cannot be kept turns into a
+        failure of its item naming the type (in ``out``, in place)."""
+        keys = self._keys
+        pairs = [(keys.pop(r.index), r) for r in out if r.index in keys]
+        if not pairs:
+            return
+        refused = set(self.checkpoint.record(pairs))
+        if not refused:
+            return
+        bad = {id(r) for k, r in pairs if k in refused}
+        for i, r in enumerate(out):
+            if id(r) in bad:
+                kind = type(r.result).__name__
+                out[i] = ProcessingResult(
+                    r.file_info, False, None,
+                    f"the result (a {kind}) cannot be kept in the checkpoint: it cannot be "
+                    "pickled; return plain data (numbers, strings, lists, dicts...)",
+                    r.duration_seconds, "CheckpointError", None, r.attempts, r.worker_id,
+                    Status.FAILED, r.index, r.item)

@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import ConfigError, MissingExtraError
 from .log import LEVELS
+from .ratelimit import parse_rate
 
 __all__ = ["JobConfig", "load_job", "parse_job"]
 
@@ -43,6 +44,10 @@ class JobConfig:
     retries: int = 0
     prefetch: bool = False
     scheduler: str | None = None
+    #: ``processing.checkpoint``: finished files' outcomes kept here; a re-run does new work only
+    checkpoint: Path | None = None
+    #: ``processing.rate_limit``: calls per second (or "100/min") for the whole run
+    rate_limit: float | str | None = None
     results_csv: Path | None = None
     summary_json: Path | None = None
     combined_output: Path | None = None
@@ -82,6 +87,18 @@ _POS_NUM = (
 )
 _MODE = (lambda v: v in MODES, f"one of {', '.join(MODES)}")
 _DICT = (lambda v: isinstance(v, dict), "a mapping")
+
+
+def _rate(v: Any) -> bool:
+    try:
+        parse_rate(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+_RATE = (lambda v: v is None or _rate(v), "calls per second (a number > 0) or a string such "
+         "as '100/min'")
 _LEVEL = (lambda v: isinstance(v, str) and v.lower() in LEVELS, f"one of {', '.join(LEVELS)}")
 
 SCHEMA: dict[str, Any] = {
@@ -104,6 +121,8 @@ SCHEMA: dict[str, Any] = {
         "retries": _NONNEG_INT,
         "prefetch": _BOOL,
         "scheduler": _OPT_STR,
+        "checkpoint": _OPT_STR,
+        "rate_limit": _RATE,
     },
     "output": {
         "results_csv": _OPT_STR,
@@ -196,6 +215,8 @@ def parse_job(data: Any, base_dir: Path | str = ".") -> JobConfig:
         retries=proc_s.get("retries", 0),
         prefetch=proc_s.get("prefetch", False),
         scheduler=proc_s.get("scheduler"),
+        checkpoint=path(proc_s.get("checkpoint")),
+        rate_limit=proc_s.get("rate_limit"),
         results_csv=path(out.get("results_csv")),
         summary_json=path(out.get("summary_json")),
         combined_output=path(out.get("combined_output")),

@@ -19,17 +19,21 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import resource
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from .checkpoint import Checkpoint, Resume, function_identity
 from .errors import BatchInterrupted
 from .job import BatchSource, ItemRun, IterSource, Source, chunked
 from .prefetch import Prefetcher
 from .progress import ProgressArg, Reporter
+from .ratelimit import RateLimit, parse_rate
 from .runners import Runner, make_runner
 from .task import ChunkTask, cancelled_result, rebuild_exception
 from .types import BatchResult, FileInfo, ProcessingMode, ProcessingResult, Status
@@ -47,15 +51,19 @@ log = logging.getLogger(__name__)
 class _Run:
     """An :class:`ItemRun` with the runner and read-ahead it owns (closed together)."""
 
-    def __init__(self, items: ItemRun, runner: Runner, prefetcher: Prefetcher | None) -> None:
+    def __init__(self, items: ItemRun, runner: Runner, prefetcher: Prefetcher | None,
+                 resume: Resume | None = None) -> None:
         self.items = items
         self.runner = runner
         self.prefetcher = prefetcher
+        self.resume = resume
 
     def close(self) -> None:
         if self.prefetcher is not None:
             self.prefetcher.close()
         self.runner.close()
+        if self.resume is not None:
+            self.resume.checkpoint.close()
 
 
 class ParallelProcessor(Generic[T, R]):
@@ -90,6 +98,19 @@ class ParallelProcessor(Generic[T, R]):
         max_memory_mb: replace a process worker whose memory grows past this.
         adaptive: in thread mode, run items inline on the calling thread when they are too
             cheap for threads to pay off (default True; never when a timeout is set).
+        checkpoint: a file where every finished item's outcome is kept as the run goes; a
+            re-run with the same file does not run those items again (their outcomes come
+            back as they were, ``from_checkpoint=True``), so a run that died resumes and a
+            re-run does only new work. Files are keyed by path, size and modification time
+            (a changed or new file runs), other items by a stable key of their value, or by
+            ``key(item)``. Outcomes belong to the function (module, name, a hash of its code)
+            and ``version``: another function starts over (with a warning) unless
+            ``reuse="always"``. Failed items run again unless ``retry_failed=False``.
+        rate_limit: calls per second for the whole run (a number, or a string such as
+            ``"100/min"``), whatever the mode and the number of workers. A call that raises
+            :class:`RateLimited` (or any exception with a numeric ``retry_after``) pauses the
+            whole run for that long, runs again without using up ``retries``, and halves the
+            rate, which then climbs back as calls succeed.
     """
 
     def __init__(
@@ -116,8 +137,22 @@ class ParallelProcessor(Generic[T, R]):
         max_tasks_per_worker: int | None = None,
         max_memory_mb: float | None = None,
         adaptive: bool = True,
+        checkpoint: str | os.PathLike[str] | None = None,
+        key: Callable[[T], Any] | None = None,
+        version: str | None = None,
+        reuse: str = "same",
+        retry_failed: bool = True,
+        rate_limit: float | str | None = None,
     ) -> None:
         self.processor = processor
+        if reuse not in ("same", "always"):
+            raise ValueError("reuse must be 'same' or 'always'")
+        self.checkpoint = checkpoint
+        self.key = key
+        self.version = version
+        self.reuse = reuse
+        self.retry_failed = retry_failed
+        self.rate_limit = parse_rate(rate_limit) if rate_limit is not None else None
         self.mode = ProcessingMode(mode)
         if on_error not in ("collect", "raise", "skip"):
             raise ValueError("on_error must be 'collect', 'raise' or 'skip'")
@@ -211,6 +246,8 @@ class ParallelProcessor(Generic[T, R]):
             batch.peak_memory_mb = max(usage, children)
             batch.worker_peak_memory_mb.update(getattr(run.runner, "peak_mb", {}))
             batch.runner_stats.update(run.runner.stats)
+            if run.resume is not None:
+                batch.runner_stats["from_checkpoint"] = run.resume.reused
             if log.isEnabledFor(logging.DEBUG):
                 seconds = batch.total_duration_seconds
                 log.debug("%d items in %.3f s (%.0f items/s): %d ok, %d failed, %d cancelled; "
@@ -247,8 +284,13 @@ class ParallelProcessor(Generic[T, R]):
             self.max_workers, timeout=self.timeout, initializer=self.initializer,
             initargs=self.initargs, adaptive=self.adaptive, start_method=self.start_method,
             max_tasks_per_worker=self.max_tasks_per_worker, max_memory_mb=self.max_memory_mb)
+        resume = self._resume()
         try:
             size = self.batch_size or runner.chunk_size(total)
+            limited = self.rate_limit is not None
+            if limited:
+                size = 1  # one call per token, started as it is dispatched
+            limiter = RateLimit(self.rate_limit if self.rate_limit is not None else math.inf)
             prefetcher = None
             source: Source
             wants_prefetch = self.prefetch if prefetch is None else prefetch
@@ -271,15 +313,31 @@ class ParallelProcessor(Generic[T, R]):
             # Ordered streams: a few chunks per worker beyond the first missing result.
             ahead = max(runner.capacity, 2) * size * 2
             run = ItemRun(source, runner, ordered=ordered, ahead=ahead,
-                          release=prefetcher.release if prefetcher is not None else None)
+                          release=prefetcher.release if prefetcher is not None else None,
+                          resume=resume, limiter=limiter,
+                          max_inflight=runner.workers if limited else None)
             log.debug("%s: %d workers, chunks of %d items, %d chunks in flight, %s items%s",
                       type(runner).__name__, runner.workers, size, runner.capacity,
                       total if total is not None else "streamed",
                       ", read-ahead" if prefetcher is not None else "")
         except BaseException:
             runner.close()
+            if resume is not None:
+                resume.checkpoint.close()
             raise
-        return _Run(run, runner, prefetcher)
+        return _Run(run, runner, prefetcher, resume)
+
+    def _resume(self) -> Resume | None:
+        """The run's checkpoint, opened (a warning when it belonged to another function)."""
+        if self.checkpoint is None:
+            return None
+        ck = Checkpoint(self.checkpoint, function_identity(self.processor, self.version),
+                        reuse=self.reuse, retry_failed=self.retry_failed)
+        if ck.note is not None:
+            log.warning("%s", ck.note)
+            warnings.warn(ck.note, stacklevel=4)
+        log.info("checkpoint %s: %d outcomes kept from earlier runs", ck.path, ck.reused)
+        return Resume(ck, self.key)
 
     def _reported(self, run: _Run, total: int | None, batch: BatchResult[Any] | None
                   ) -> Iterator[list[ProcessingResult[Any]]]:
@@ -289,7 +347,11 @@ class ParallelProcessor(Generic[T, R]):
         done = 0
         with Reporter(self.progress, desc="Processing", unit="item", total=total) as reporter:
             report = callback is not None or reporter.active
+            waiting = False
             for part in run.items:
+                if reporter.active and run.items.waiting != waiting:
+                    waiting = run.items.waiting
+                    reporter.note("waiting: rate limited" if waiting else "")
                 if raise_first:
                     for r in part:
                         if not r.success:

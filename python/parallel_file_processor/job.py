@@ -32,9 +32,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from .checkpoint import Resume
 from .errors import WorkerCrashed
 from .log import item_failed, reported_by_caller
 from .progress import ProgressArg, Reporter
+from .ratelimit import RateLimit
 from .runners import LOST, UNRUNNABLE, Event, Results, Runner, Shard, Stopped, make_runner
 from .task import Chunk, ChunkTask, executor_failure, lost_result
 from .types import ProcessingResult, Status
@@ -151,6 +153,12 @@ class ItemRun:
     ``source`` gives ``(chunk, nbytes)``; ``release(nbytes)`` is called when a shard is done
     (read-ahead budget). ``crash_retries``: times an item whose worker died is run again before
     it is recorded as crashed (native shards retry; user items do not).
+
+    ``resume``: items a checkpoint holds come back as their stored outcomes without running,
+    and every outcome is recorded as it arrives. ``limiter``: no shard is dispatched before the
+    run-wide rate limit allows it (shards are then single items, at most ``max_inflight`` of
+    them), and an item whose call asked for a pause (``Status.RATE_LIMITED``) pauses the run
+    and runs again.
     """
 
     def __init__(
@@ -162,6 +170,9 @@ class ItemRun:
         ahead: int | None = None,
         release: Callable[[int], None] | None = None,
         crash_retries: int = 0,
+        resume: Resume | None = None,
+        limiter: RateLimit | None = None,
+        max_inflight: int | None = None,
     ) -> None:
         self.runner = runner
         self.ordered = ordered
@@ -179,17 +190,30 @@ class ItemRun:
         self._retried: dict[int, int] = {}
         self._next = 0
         self._buffer: dict[int, ProcessingResult[Any]] = {}
+        self._resume = resume
+        self._limiter = limiter
+        self._max_inflight = max_inflight
+        #: outcomes taken from the checkpoint, handed out with the next results
+        self._ready: list[ProcessingResult[Any]] = []
 
     # -- the loop --
 
     def __iter__(self) -> Iterator[list[ProcessingResult[Any]]]:
         runner = self.runner
+        limiter = self._limiter
         while True:
             self._fill()
-            if not runner.inflight and not self._requeue and self.exhausted:
+            out: list[ProcessingResult[Any]] = []
+            if self._ready:
+                out, self._ready = self._ready, []
+            elif not runner.inflight and not self._requeue and self.exhausted:
                 break
-            # Nothing in flight: the source is still finding work, and waits for it itself.
-            out = self._handle(runner.poll(POLL_S)) if runner.inflight else []
+            elif runner.inflight:
+                wait = POLL_S if limiter is None else min(POLL_S, max(limiter.delay(), 0.001))
+                out = self._handle(runner.poll(wait))
+            elif limiter is not None and limiter.delay() > 0:
+                time.sleep(min(POLL_S, limiter.delay()))  # held back: the rate limit
+            # (else nothing in flight: the source is still finding work, and waits for it)
             if out:
                 if not self.ordered:
                     yield out
@@ -200,9 +224,19 @@ class ItemRun:
         if self._buffer:  # ordered: whatever is left (only after gaps that never fill)
             yield [self._buffer.pop(i) for i in sorted(self._buffer)]
 
+    @property
+    def waiting(self) -> bool:
+        """Whether the run is held back by a pause a call asked for (``retry_after``)."""
+        return self._limiter is not None and self._limiter.waiting
+
     def _fill(self) -> None:
         runner = self.runner
-        while runner.inflight < runner.capacity:
+        cap = runner.capacity if self._max_inflight is None else min(runner.capacity,
+                                                                      self._max_inflight)
+        limiter = self._limiter
+        while runner.inflight < cap:
+            if limiter is not None and limiter.delay() > 0:
+                return
             if self._requeue:
                 shard = self._requeue.popleft()
             elif self.exhausted or self._blocked():
@@ -219,7 +253,16 @@ class ItemRun:
                 if not chunk:
                     continue
                 self.pulled += len(chunk)
+                if self._resume is not None:
+                    chunk, done = self._resume.split(chunk)
+                    self._ready.extend(done)
+                    if not chunk:
+                        if nbytes and self._release is not None:
+                            self._release(nbytes)
+                        continue
                 shard = Shard(next(self._ids), chunk, nbytes)
+            if limiter is not None:
+                limiter.take()
             self._dispatch(shard)
 
     def _dispatch(self, shard: Shard) -> None:
@@ -253,7 +296,12 @@ class ItemRun:
             pending, nbytes = entry
             if type(ev) is Results:
                 for r in ev.results:
-                    if pending.pop(r.index, _MISSING) is not _MISSING:
+                    item = pending.pop(r.index, _MISSING)
+                    if item is _MISSING:
+                        continue
+                    if r.status == Status.RATE_LIMITED:
+                        self._pause(r, item)
+                    else:
                         out.append(r)
                 if not ev.done:
                     continue
@@ -271,10 +319,27 @@ class ItemRun:
 
     def _finished(self, out: list[ProcessingResult[Any]]) -> None:
         """Every result of every runner passes here exactly once (a shard's results are taken
-        once, however often it ran): the one place failures are logged."""
+        once, however often it ran): the one place outcomes are checkpointed, the rate limit
+        learns of calls that went through, and failures are logged."""
+        if not out:
+            return
+        if self._resume is not None:
+            self._resume.record(out)
+        if self._limiter is not None:
+            self._limiter.succeeded(len(out))
         for r in out:
             if not r.success:
                 item_failed(log, r)
+
+    def _pause(self, r: ProcessingResult[Any], item: Any) -> None:
+        """A call asked for a pause: the whole run waits, the item runs again (its retries
+        untouched) and the rate is halved."""
+        seconds = float(r.result) if isinstance(r.result, (int, float)) else 1.0
+        if self._limiter is not None:
+            self._limiter.pause(seconds)
+        log.info("item %d was rate limited (%s: %s); pausing the run for %g s and running it "
+                 "again", r.index, r.error_type, r.error, seconds)
+        self._again([(r.index, item)])
 
     def _close(self, shard: int, nbytes: int) -> None:
         del self._open[shard]

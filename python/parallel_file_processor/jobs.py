@@ -190,6 +190,8 @@ def _run_job(cfg: JobConfig) -> JobOutcome:
             retries=cfg.retries,
             progress=cfg.progress,
             executor=executor,
+            checkpoint=cfg.checkpoint,
+            rate_limit=cfg.rate_limit,
         )
         batch = fp.process_directory(cfg.directory, fn)
         agg = ResultAggregator(batch)

@@ -186,6 +186,11 @@ class Reporter:
             self._callback(completed, total)
         self._done = completed
 
+    def note(self, text: str) -> None:
+        """A word beside the bar (``"waiting: rate limited"``; ``""`` clears it)."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=True)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()

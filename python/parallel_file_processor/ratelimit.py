@@ -54,15 +54,15 @@ class RateLimit:
     """Tokens for calls: ``take()`` says whether a call may start now, ``delay()`` how long
     until one may. Not thread-safe: the dispatcher alone uses it.
 
-    ``burst`` calls may start at once after a quiet spell (default: a twentieth of a second's
-    worth, at least one), so no one-second window sees more than about ``rate`` calls.
+    ``burst`` calls may start at once after a quiet spell (default one), so no one-second
+    window sees more than about ``rate`` calls.
     """
 
     def __init__(self, rate: float, burst: float | None = None, *,
                  clock: Any = time.monotonic) -> None:
         self.limit = rate
         self.rate = rate
-        self.burst = max(1.0, burst if burst is not None else rate / 20)
+        self.burst = max(1.0, burst if burst is not None else 1.0)
         self._clock = clock
         self._tokens = self.burst
         self._stamp = clock()

@@ -22,6 +22,7 @@ from typing import Any
 
 from .errors import WorkerCrashed
 from .log import describe_item
+from .ratelimit import retry_after_of
 from .types import FileInfo, ProcessingResult, Status
 
 __all__ = [
@@ -148,7 +149,19 @@ class Slot:
 def _failed_item(
     task: ChunkTask, index: int, item: Any, worker_id: str, start: float, exc: Exception
 ) -> ProcessingResult[Any]:
-    """After a first failure: retry with backoff while allowed, then record the outcome."""
+    """After a first failure: retry with backoff while allowed, then record the outcome.
+
+    An exception asking for a pause (``retry_after``, as :class:`RateLimited` and HTTP
+    clients' 429 errors carry) is not a failure of the item: it goes back to the driver, which
+    pauses the whole run and runs the item again, without using up its retries.
+    """
+    pause = retry_after_of(exc)
+    if pause is not None:
+        return ProcessingResult(
+            file_info_for(item), False, pause, str(exc) or type(exc).__name__,
+            time.perf_counter() - start, type(exc).__name__, None, 1, worker_id,
+            Status.RATE_LIMITED, index, item,
+        )
     fn = task.fn
     attempts = 1
     while attempts <= task.retries and isinstance(exc, task.retry_on):
@@ -160,6 +173,13 @@ def _failed_item(
             value = fn(item)
         except Exception as again:
             exc = again
+            pause = retry_after_of(exc)
+            if pause is not None:
+                return ProcessingResult(
+                    file_info_for(item), False, pause, str(exc) or type(exc).__name__,
+                    time.perf_counter() - start, type(exc).__name__, None, attempts,
+                    worker_id, Status.RATE_LIMITED, index, item,
+                )
             continue
         return ProcessingResult(
             file_info_for(item), True, value, None, time.perf_counter() - start, None, None,

@@ -84,6 +84,9 @@ class Status:
     CRASHED = "crashed"
     CANCELLED = "cancelled"
     SKIPPED = "skipped"
+    #: the service the function calls said "too many requests" (``RateLimited``): the driver
+    #: pauses the run and runs the item again; a user never sees this status
+    RATE_LIMITED = "rate_limited"
 
 
 _EMPTY_PATH = Path("")
@@ -109,6 +112,8 @@ class ProcessingResult(Generic[T]):
     status: str = Status.OK
     index: int = -1
     item: Any = field(default=None, repr=False)
+    #: taken from the run's checkpoint: the outcome of an earlier run, not run again
+    from_checkpoint: bool = False
 
 
 @dataclass

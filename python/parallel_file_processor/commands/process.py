@@ -36,6 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--retries", type=int, default=0, metavar="N")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
     p.add_argument("--prefetch", action="store_true", help="read files ahead in Rust")
+    p.add_argument("--checkpoint", type=Path, default=None, metavar="FILE",
+                   help="keep each finished file's outcome in FILE; a re-run with it does only "
+                        "new or changed files (and failed ones)")
+    p.add_argument("--rate-limit", default=None, metavar="RATE",
+                   help="calls per second for the whole run, e.g. 20 or 100/min")
     p.add_argument(
         "--errors-csv",
         type=Path,
@@ -79,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         batch_size=args.batch_size,
         progress=progress_enabled(args),
+        checkpoint=args.checkpoint,
+        rate_limit=_rate(args.rate_limit),
     )
     total = None
     for root in args.roots:
@@ -95,6 +102,15 @@ def run(args: argparse.Namespace) -> int:
     note(args, f"{total.successful} ok, {total.failed} failed of {total.total_files} in "
                f"{total.total_duration_seconds:.2f}s")
     return 1 if total.failed else 0
+
+
+def _rate(text: str | None) -> float | str | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _merge(a: Any, b: Any) -> Any:
