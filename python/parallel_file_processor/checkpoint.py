@@ -93,7 +93,12 @@ def item_key(item: Any, key: Callable[[Any], Any] | None = None) -> str:
     """The key an item's outcome is stored under (see the module docs)."""
     if key is not None:
         return f"k:{key(item)!r}"
-    if isinstance(item, FileInfo):
+    kind = type(item)
+    if kind is int:
+        return f"v:int:{item}"
+    if kind is str:
+        return f"v:str:{item!r}"
+    if kind is FileInfo or isinstance(item, FileInfo):
         return f"f:{item.path_str}\0{item.size_bytes}\0{item.modified_time!r}"
     if isinstance(item, (str, int, float, bytes, bool)) or item is None:
         return f"v:{type(item).__name__}:{item!r}"
@@ -153,7 +158,7 @@ def _records(data: bytes) -> Iterator[tuple[Any, bool]]:
         pos = end
 
 
-def _load(path: Path) -> tuple[dict[str, Any] | None, dict[str, Row], bool]:
+def _load(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any], bool]:
     """(header, rows by key, torn) of an existing log."""
     try:
         data = path.read_bytes()
@@ -165,7 +170,7 @@ def _load(path: Path) -> tuple[dict[str, Any] | None, dict[str, Row], bool]:
         raise CheckpointError(
             f"{path} is not a checkpoint of this package; remove it or name another file")
     header: dict[str, Any] | None = None
-    rows: dict[str, Row] = {}
+    rows: dict[str, Any] = {}
     complete = False
     for obj, last in _records(data):
         if header is None:
@@ -187,7 +192,8 @@ def read_info(path: str | os.PathLike[str]) -> CheckpointInfo:
         raise CheckpointError(f"{p} holds no checkpoint header (cut short when it was made)")
     statuses: dict[str, int] = {}
     for row in rows.values():
-        statuses[row[0]] = statuses.get(row[0], 0) + 1
+        status = Status.OK if len(row) == 1 else row[0]
+        statuses[status] = statuses.get(status, 0) + 1
     done = statuses.get(Status.OK, 0)
     return CheckpointInfo(p, dict(header.get("function", {})), float(header.get("created", 0)),
                           p.stat().st_mtime, done, len(rows) - done, torn, statuses,
@@ -248,21 +254,31 @@ class Checkpoint:
         self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
         self._file.flush()
 
+    @property
+    def held(self) -> int:
+        """Outcomes the checkpoint holds."""
+        return len(self._rows)
+
     def lookup(self, key: str) -> Row | None:
         """The stored outcome to reuse for ``key``, or None when the item must run."""
         row = self._rows.get(key)
         if row is None:
             return None
-        if row[0] != Status.OK and self.retry_failed:
+        if len(row) == 1:  # a success is stored as its value alone
+            return (Status.OK, row[0], None, None, None, 1, 0.0, None)
+        if self.retry_failed:
             return None
         return row
 
     def record(self, done: list[tuple[str, ProcessingResult[Any]]]) -> list[str]:
         """Store finished items (one write). Returns the keys whose result could not be
         stored (not picklable): the caller turns those into failures naming the type."""
-        rows: dict[str, Row] = {}
+        rows: dict[str, Any] = {}
+        ok = Status.OK
         for key, r in done:
-            if r.status != Status.CANCELLED:  # a cancelled item never ran: it runs next time
+            if r.status == ok:
+                rows[key] = (r.result,)  # small: most outcomes are successes
+            elif r.status != Status.CANCELLED:  # a cancelled item never ran: it runs again
                 rows[key] = (r.status, r.result, r.error, r.error_type, r.traceback,
                              r.attempts, r.duration_seconds, r.worker_id)
         if not rows:
@@ -285,7 +301,6 @@ class Checkpoint:
         except OSError as exc:
             raise CheckpointError(
                 f"cannot write checkpoint {self.path}: {exc.strerror or exc}") from None
-        self._rows.update(rows)
         return refused
 
     def close(self) -> None:
@@ -314,23 +329,25 @@ class Resume:
     def __init__(self, checkpoint: Checkpoint, key: Callable[[Any], Any] | None = None) -> None:
         self.checkpoint = checkpoint
         self._key = key
-        self._keys: dict[int, str] = {}
+        #: nothing was kept from earlier runs: no item needs looking up
+        self._fresh = not checkpoint.held
         #: outcomes taken from the checkpoint so far
         self.reused = 0
 
     def split(self, chunk: list[tuple[int, Any]]
               ) -> tuple[list[tuple[int, Any]], list[ProcessingResult[Any]]]:
         """The items of a chunk that must run, and the outcomes of those already done."""
+        if self._fresh:
+            return chunk, []
         from .task import file_info_for
 
         run: list[tuple[int, Any]] = []
         done: list[ProcessingResult[Any]] = []
         lookup = self.checkpoint.lookup
+        keyfn = self._key
         for index, item in chunk:
-            k = item_key(item, self._key)
-            row = lookup(k)
+            row = lookup(item_key(item, keyfn))
             if row is None:
-                self._keys[index] = k
                 run.append((index, item))
                 continue
             status, value, error, error_type, trace, attempts, seconds, worker = row
@@ -341,10 +358,11 @@ class Resume:
         return run, done
 
     def record(self, out: list[ProcessingResult[Any]]) -> None:
-        """Keep the outcomes of items that ran; a result that cannot be kept turns into a
-        failure of its item naming the type (in ``out``, in place)."""
-        keys = self._keys
-        pairs = [(keys.pop(r.index), r) for r in out if r.index in keys]
+        """Keep the outcomes of items that ran (keyed by their items, as ``split`` keys
+        them); a result that cannot be kept turns into a failure of its item naming the type
+        (in ``out``, in place)."""
+        keyfn = self._key
+        pairs = [(item_key(r.item, keyfn), r) for r in out if not r.from_checkpoint]
         if not pairs:
             return
         refused = set(self.checkpoint.record(pairs))
