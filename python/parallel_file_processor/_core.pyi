@@ -224,7 +224,7 @@ def find_duplicates(
     algorithm: str,
     *,
     include_empty: bool = False,
-    partial_bytes: int = 16384,
+    partial_bytes: int = 4096,
     workers: int | None = None,
     progress: _NativeProgress | None = None,
     fd: int | None = None,

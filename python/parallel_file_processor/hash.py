@@ -462,7 +462,7 @@ def find_duplicates(
     *,
     algorithm: str = "blake3",
     include_empty: bool = False,
-    partial_bytes: int = 16 * 1024,
+    partial_bytes: int = 4096,
     workers: int | None = None,
     progress: ProgressArg = None,
     client: Any = None,
@@ -516,7 +516,7 @@ def duplicates_frame(out: dict[str, Any]) -> pd.DataFrame:
 
 def find_duplicates_on(runner: Runner, root: PathLike | Iterable[PathLike], *,
                        algorithm: str = "blake3", include_empty: bool = False,
-                       partial_bytes: int = 16 * 1024, workers: int | None = None,
+                       partial_bytes: int = 4096, workers: int | None = None,
                        progress: ProgressArg = None, **scanner_filters: Any) -> pd.DataFrame:
     """:func:`find_duplicates` on a runner's workers: the whole native search runs on one
     worker that sees the files, on all its cores; the frame is the one a local run gives."""
@@ -545,7 +545,7 @@ def duplicates_shard(shard: tuple[list[str], ScanOptions, str, bool, int, int | 
 
 def write_duplicates(root: PathLike | Iterable[PathLike], fd: int, fmt: str = "table", *,
                      algorithm: str = "blake3", include_empty: bool = False,
-                     partial_bytes: int = 16 * 1024, workers: int | None = None,
+                     partial_bytes: int = 4096, workers: int | None = None,
                      progress: ProgressArg = None, **scanner_filters: Any) -> dict[str, Any]:
     """:func:`find_duplicates`, its rows written to the descriptor ``fd`` natively (``fmt``:
     ``"table"``, ``"json"`` lines or ``"csv"``) without building a DataFrame: what

@@ -447,7 +447,7 @@ fn write_hash_rows(
 /// `links_skipped`. With `fd`, the rows are written there natively instead (`format`:
 /// "table", "json" or "csv") and the columns are left out.
 #[pyfunction]
-#[pyo3(signature = (roots, options, algorithm, *, include_empty=false, partial_bytes=16384,
+#[pyo3(signature = (roots, options, algorithm, *, include_empty=false, partial_bytes=4096,
                     workers=None, progress=None, fd=None, format="table"))]
 #[allow(clippy::too_many_arguments)]
 fn find_duplicates<'py>(
