@@ -18,7 +18,6 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -73,6 +72,12 @@ class ReadOptions(NamedTuple):
     on_bad_lines: str = "error"
     source_column: str | None = "_source_file"
     workers: int | None = None
+
+
+def _thread_pool(workers: int) -> Any:
+    from concurrent.futures import ThreadPoolExecutor  # on first use: the package imports fast
+
+    return ThreadPoolExecutor(max_workers=workers)
 
 
 def aggregate(
@@ -250,7 +255,7 @@ def read_files(files: list[Path], labels: list[str], options: ReadOptions,
     done = {"singles": 0, "batch": 0}
     with (
         Reporter(progress, desc="Reading", unit="file") as rep,
-        ThreadPoolExecutor(max_workers=n_workers) as pool,
+        _thread_pool(n_workers) as pool,
     ):
         def tick(part: str, n: int | None = None) -> None:
             with lock:

@@ -23,7 +23,6 @@ same (see :mod:`.runners.dask`).
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import pickle
 import sys
@@ -141,13 +140,22 @@ def levels() -> dict[str, int]:
     return out
 
 
-class _Forwarder(logging.handlers.QueueHandler):
-    """Sends each record (message formatted, arguments and traceback turned into text) to
-    ``send``; a record that cannot be pickled goes as its text alone."""
+class _Forwarder(logging.Handler):
+    """Sends each record (message formatted, arguments and traceback turned into text, as
+    ``QueueHandler`` prepares it) to ``send``; a record that cannot be pickled goes as its
+    text alone. (``logging.handlers`` is imported only in workers that forward.)"""
 
     def __init__(self, send: Callable[[logging.LogRecord], None]) -> None:
-        super().__init__(None)  # type: ignore[arg-type]
+        super().__init__()
         self._send_record = send
+
+    def emit(self, record: logging.LogRecord) -> None:
+        import logging.handlers
+
+        try:
+            self.enqueue(logging.handlers.QueueHandler.prepare(self, record))  # type: ignore[arg-type]
+        except Exception:
+            self.handleError(record)
 
     def enqueue(self, record: logging.LogRecord) -> None:
         try:
