@@ -163,6 +163,11 @@ impl Entry {
         &self.path
     }
 
+    /// The suffix as the file system holds it (`.GZ`), from the last dot (Python's rule).
+    pub fn suffix(&self) -> Option<&[u8]> {
+        suffix(self.path.file_name().unwrap_or_default())
+    }
+
     /// The extension the way Python's `PurePath.suffix.lower()` gives it (`".gz"`, or `""`).
     pub fn extension(&self) -> String {
         suffix(self.path.file_name().unwrap_or_default())

@@ -613,6 +613,12 @@ impl<'py> Maker<'py> {
     }
 
     fn extension(&mut self, e: &Entry) -> Py<PyAny> {
+        // Most suffixes are ASCII: found in the cache without making a string.
+        if let Some(sfx) = e.suffix().filter(|s| s.is_ascii()) {
+            if let Some((_, s)) = self.exts.iter().find(|(k, _)| k.eq_ignore_ascii_case(sfx)) {
+                return s.clone_ref(self.py);
+            }
+        }
         let ext = e.extension();
         if let Some((_, s)) = self.exts.iter().find(|(k, _)| k == ext.as_bytes()) {
             return s.clone_ref(self.py);
@@ -627,10 +633,11 @@ impl<'py> Maker<'py> {
     /// One FileInfo; `rel_start` is where the path relative to its root begins.
     pub fn make(&mut self, e: &Entry, rel_start: usize) -> PyResult<Bound<'py, FileInfo>> {
         let py = self.py;
-        let fspath = OsStr::from_bytes(e.path.as_os_str().as_bytes())
-            .into_pyobject(py)?
-            .into_any()
-            .unbind();
+        // UTF-8 names (nearly all) straight to a str; others as os.fsdecode makes them.
+        let fspath = match e.path.to_str() {
+            Some(text) => PyString::new(py, text).into_any().unbind(),
+            None => e.path.as_os_str().into_pyobject(py)?.into_any().unbind(),
+        };
         // The relative part is a suffix of the path string; with a non-UTF-8 root the byte
         // offset would not be a character offset, so the slice is made here instead.
         let rel = match e.path.to_str() {
