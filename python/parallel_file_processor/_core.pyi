@@ -12,6 +12,7 @@ from .options import ScanOptions
 __all__ = [
     "__version__",
     "FileInfo",
+    "untrack_results",
     "scan_files",
     "scan_write",
     "ScanStream",
@@ -82,6 +83,9 @@ class FileInfo:
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
     def __reduce__(self) -> tuple[Any, ...]: ...
+
+def untrack_results(results: list[Any], cls: type) -> None:
+    """Take the items of ``results`` of exactly type ``cls`` out of the cyclic GC's watch."""
 
 def scan_files(
     roots: list[str],

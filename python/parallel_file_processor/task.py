@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._core import untrack_results
 from .errors import WorkerCrashed
 from .log import describe_item
 from .ratelimit import retry_after_of
@@ -239,6 +240,7 @@ def run_chunk(
                                     wid, ok, index, item))
             if drop and info.prefetched:
                 info.set_prefetched(None)  # unread bytes count against the read-ahead budget
+        untrack_results(out, ProcessingResult)
         return out
     monotonic = time.monotonic
     for index, item in chunk:
@@ -260,6 +262,7 @@ def run_chunk(
             break  # the runner gave up on this chunk (a timeout): the result is not wanted
         append(result)
     slot.index = -1
+    untrack_results(out, ProcessingResult)
     return out
 
 

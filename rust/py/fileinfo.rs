@@ -23,7 +23,21 @@ use crate::scan::Entry;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FileInfo>()?;
+    m.add_function(wrap_pyfunction!(untrack_results, m)?)?;
     Ok(())
+}
+
+/// Take the items of `results` whose type is exactly `cls` (the engine's ProcessingResult)
+/// out of the cyclic garbage collector's watch: a result is made after the call that produced
+/// its value and is never referred to by it, so it can be part of no cycle, and a run of a
+/// million items would otherwise have every collection walk them all.
+#[pyfunction]
+fn untrack_results(results: &Bound<'_, PyList>, cls: &Bound<'_, PyType>) {
+    for r in results.iter() {
+        if r.get_type().is(cls) {
+            untrack(&r);
+        }
+    }
 }
 
 static PATH_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
