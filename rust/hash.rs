@@ -255,6 +255,10 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// In a tree, files at least this large are hashed beside each other after their folder's
+/// small files (one at a time per folder otherwise).
+const LARGE: u64 = 1 << 20;
+
 /// Files at least this large are hashed through a memory map (no copy; see `mapped`).
 const MAP_MIN: u64 = 4 << 20;
 /// A mapped file is fed to the hasher in pieces this large (progress and Ctrl-C between).
@@ -284,6 +288,21 @@ pub fn hash_place(
     buf: &mut Vec<u8>,
     progress: &Progress,
 ) -> Hashed {
+    hash_unless_large(place, path, algo, span, buf, progress, u64::MAX)
+        .expect("no size is above u64::MAX")
+}
+
+/// [`hash_place`], except that a file of `large` bytes or more is left alone (None): the
+/// caller hashes it where it can run beside others.
+fn hash_unless_large(
+    place: Place<'_>,
+    path: &Path,
+    algo: Algorithm,
+    span: Span,
+    buf: &mut Vec<u8>,
+    progress: &Progress,
+    large: u64,
+) -> Option<Hashed> {
     let mut out = Hashed {
         path: path.to_path_buf(),
         size: 0,
@@ -298,9 +317,12 @@ pub fn hash_place(
         Ok(x) => x,
         Err(e) => {
             out.error = Some(e);
-            return out;
+            return Some(out);
         }
     };
+    if meta.len() >= large {
+        return None;
+    }
     let before = Stamp::from(&meta);
     out.size = before.size;
     out.dev = meta.dev();
@@ -387,7 +409,7 @@ pub fn hash_place(
     drop(mapped);
     if let Err(e) = result {
         out.error = Some(FileError::from_io(path, &e));
-        return out;
+        return Some(out);
     }
     let after = file.metadata().map(|m| Stamp::from(&m));
     out.changed = shrank
@@ -417,10 +439,10 @@ pub fn hash_place(
                 "file was modified while it was read".to_owned()
             };
         out.error = Some(FileError::new(path, "FileChangedError", what));
-        return out;
+        return Some(out);
     }
     out.digest = Some(hasher.finish_hex());
-    out
+    Some(out)
 }
 
 thread_local! {
@@ -525,13 +547,22 @@ pub fn hash_tree(
             return;
         }
         progress.add_total(batch.files.len() as u64, 0);
-        let hash_one = |e: &scan::Entry| {
+        let hash_one = |e: &scan::Entry, large: u64| {
             let place = match (dir, e.path.file_name()) {
                 (Some(d), Some(name)) => Place::At(d, name),
                 _ => Place::Path(&e.path),
             };
-            let h = BUFFER
-                .with(|b| hash_place(place, &e.path, algo, span, &mut b.borrow_mut(), progress));
+            let h = BUFFER.with(|b| {
+                hash_unless_large(
+                    place,
+                    &e.path,
+                    algo,
+                    span,
+                    &mut b.borrow_mut(),
+                    progress,
+                    large,
+                )
+            })?;
             if span == Span::Whole {
                 progress.add_total(0, h.size);
             }
@@ -539,15 +570,31 @@ pub fn hash_tree(
             if h.error.is_some() {
                 progress.add_error();
             }
-            (e.root, h)
+            Some((e.root, h))
         };
-        // The walk is parallel across directories already; a directory's own files are
-        // hashed in parallel only when there are many (small parallel loops cost wake-ups).
-        let hashed: Vec<(u32, Hashed)> = if batch.files.len() > 64 {
-            batch.files.par_iter().map(hash_one).collect()
+        // The walk is parallel across directories already: a directory's small files are
+        // hashed right here, one after another (small parallel loops cost more in wake-ups
+        // than they gain); its large files afterwards, beside each other on the pool.
+        let mut hashed: Vec<Option<(u32, Hashed)>> = if batch.files.len() > 64 {
+            batch
+                .files
+                .par_iter()
+                .map(|e| hash_one(e, u64::MAX))
+                .collect()
         } else {
-            batch.files.iter().map(hash_one).collect()
+            batch.files.iter().map(|e| hash_one(e, LARGE)).collect()
         };
+        let deferred: Vec<usize> = (0..hashed.len()).filter(|&i| hashed[i].is_none()).collect();
+        if !deferred.is_empty() {
+            let more: Vec<(usize, Option<(u32, Hashed)>)> = deferred
+                .par_iter()
+                .map(|&i| (i, hash_one(&batch.files[i], u64::MAX)))
+                .collect();
+            for (i, h) in more {
+                hashed[i] = h;
+            }
+        }
+        let hashed: Vec<(u32, Hashed)> = hashed.into_iter().flatten().collect();
         done.lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((batch.order, hashed));
