@@ -154,7 +154,8 @@ def goal_line(label: str, ours: Measurement | None, peer: Measurement | None, *,
     assert at_least_faster is not None
     faster = peer.median / ours.median
     verdict = "met" if faster >= at_least_faster else "**missed**"
-    return f"- {label}: {faster:.2f}x faster (goal at least {at_least_faster:g}x: {verdict})"
+    how = f"{faster:.2f}x faster" if faster >= 1 else f"{1 / faster:.2f}x slower"
+    return f"- {label}: {how} (goal at least {at_least_faster:g}x faster: {verdict})"
 
 
 def py(code: str) -> list[str]:
