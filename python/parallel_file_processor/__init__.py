@@ -13,12 +13,10 @@ only when a DataFrame is asked for).
 from __future__ import annotations
 
 import importlib
+import sys
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-# ``scan`` and ``aggregate`` are both functions and submodules. Importing a submodule binds its
-# name on the package, so once anything had imported ``.scan`` a lazy ``scan`` would resolve to
-# the module; binding the functions now (a few ms) keeps ``from ... import scan`` a function.
-from .aggregate import aggregate as aggregate
 from .errors import ArchiveError as ArchiveError
 from .errors import CacheError as CacheError
 from .errors import CheckpointError as CheckpointError
@@ -34,18 +32,17 @@ from .errors import TargetExistsError as TargetExistsError
 from .errors import UnsafeArchiveError as UnsafeArchiveError
 from .errors import WorkerCrashed as WorkerCrashed
 from .errors import ZipBombError as ZipBombError
-from .scan import scan as scan
-from .types import BatchResult as BatchResult
-from .types import FileError as FileError
-from .types import FileInfo as FileInfo
-from .types import ProcessingMode as ProcessingMode
-from .types import ProcessingResult as ProcessingResult
-from .types import Status as Status
 
 __version__ = "0.1.0"
 
 # public name -> submodule that defines it (imported on first use)
 _LAZY: dict[str, str] = {
+    "FileInfo": "types",
+    "FileError": "types",
+    "ProcessingMode": "types",
+    "ProcessingResult": "types",
+    "BatchResult": "types",
+    "Status": "types",
     "FileScanner": "scan",
     "ScanResult": "scan",
     "scan": "scan",
@@ -74,12 +71,6 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "__version__",
-    "ProcessingMode",
-    "FileInfo",
-    "FileError",
-    "ProcessingResult",
-    "BatchResult",
-    "Status",
     "PFPError",
     "RootNotADirectoryError",
     "PatternError",
@@ -104,12 +95,28 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'parallel_file_processor' has no attribute {name!r}")
     mod = importlib.import_module(f".{module}", __name__)
-    # Importing a submodule binds its name on the package (``scan``, ``aggregate``), shadowing
-    # the function of the same name: bind every public name of that module now.
     for public, owner in _LAZY.items():
         if owner == module:
             globals()[public] = getattr(mod, public)
     return globals()[name]
+
+
+class _Package(ModuleType):
+    """The package's module type: ``scan`` and ``aggregate`` are functions *and* submodules.
+
+    Importing a submodule binds it on its package (``parallel_file_processor.scan = <module>``),
+    which would make ``from parallel_file_processor import scan`` the module once anything had
+    imported ``.scan``. Binding the function of that name instead keeps the public name a
+    function however the submodules get imported, without importing them up front."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if (isinstance(value, ModuleType) and _LAZY.get(name) == name
+                and value.__name__ == f"{__name__}.{name}"):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:
@@ -120,6 +127,7 @@ def __dir__() -> list[str]:
 # explicitly (``X as X``), so ``mypy --strict`` accepts ``from parallel_file_processor import
 # hash_files``. At run time this block is skipped and the names load on first use.
 if TYPE_CHECKING:
+    from .aggregate import aggregate as aggregate
     from .aggregate import aggregate_csv as aggregate_csv
     from .engine import BatchInterrupted as BatchInterrupted
     from .engine import FileProcessor as FileProcessor
@@ -141,4 +149,11 @@ if TYPE_CHECKING:
     from .results import ResultAggregator as ResultAggregator
     from .scan import FileScanner as FileScanner
     from .scan import ScanResult as ScanResult
+    from .scan import scan as scan
     from .scan import scan_frame as scan_frame
+    from .types import BatchResult as BatchResult
+    from .types import FileError as FileError
+    from .types import FileInfo as FileInfo
+    from .types import ProcessingMode as ProcessingMode
+    from .types import ProcessingResult as ProcessingResult
+    from .types import Status as Status
