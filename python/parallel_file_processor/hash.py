@@ -16,7 +16,7 @@ import errno
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -247,6 +247,24 @@ def _path_list(paths: Any) -> list[str]:
     return [os.fspath(p) for p in paths]
 
 
+def _cache_hits(known: dict[tuple[int, int], tuple[int, int, str]], paths: list[str],
+                stats: list[tuple[int, int, int, int] | None], relative: Sequence[str | None]
+                ) -> tuple[list[HashResult | None], list[int]]:
+    """The cached results of files whose inode, size and mtime the cache knows (``stats`` are
+    ``(dev, ino, size, mtime_ns)``), and the indices of the files still to hash."""
+    results: list[HashResult | None] = [None] * len(paths)
+    todo: list[int] = []
+    for i, (p, st) in enumerate(zip(paths, stats)):
+        if st is not None:
+            hit = known.get((st[0], st[1]))
+            if hit is not None and hit[0] == st[2] and hit[1] == st[3]:
+                results[i] = HashResult(p, st[2], hit[2], None, None, False, True,
+                                        relative[i], st[0], st[1], st[3])
+                continue
+        todo.append(i)
+    return results, todo
+
+
 #: Digests are committed to the cache after every this many files (or bytes) hashed, so a run
 #: that is killed keeps what it did.
 _COMMIT_FILES = 4096
@@ -272,18 +290,9 @@ def _hash_with_cache(dir_or_paths: Any, is_dir: bool, algorithm: str, options: S
             paths = _path_list(dir_or_paths)
             relative = [None] * len(paths)
             stats = [file_identity(p) for p in paths]
-        results: list[HashResult | None] = [None] * len(paths)
         # 2. hits are served from the cache; misses are hashed natively, in pieces committed
         #    as they finish.
-        todo = []
-        for i, (p, st) in enumerate(zip(paths, stats)):
-            if st is not None:
-                hit = known.get((st[0], st[1]))
-                if hit is not None and hit[0] == st[2] and hit[1] == st[3]:
-                    results[i] = HashResult(p, st[2], hit[2], None, None, False, True,
-                                            relative[i], st[0], st[1], st[3])
-                    continue
-            todo.append(i)
+        results, todo = _cache_hits(known, paths, stats, relative)
         start = 0
         total = 0
         for i in todo:
@@ -352,17 +361,8 @@ def hash_files_on(runner: Runner, dir_or_paths: PathLike | Iterable[PathLike],
     try:
         known = db.load(algorithm)
         stats = where_visible(runner, probes(paths), file_identities, paths)
-        results: list[HashResult | None] = [None] * len(paths)
-        todo = []
-        for i, (p, st) in enumerate(zip(paths, stats)):
-            if st is not None:
-                hit = known.get((st[0], st[1]))
-                if hit is not None and hit[0] == st[2] and hit[1] == st[3]:
-                    results[i] = HashResult(p, st[2], hit[2], None, None, False, True,
-                                            rels[i] if rels is not None else None, st[0],
-                                            st[1], st[3])
-                    continue
-            todo.append(i)
+        results, todo = _cache_hits(known, paths, stats,
+                                    rels if rels is not None else [None] * len(paths))
         plan = hash_plan([paths[i] for i in todo], [sizes[i] for i in todo], algorithm,
                          workers, shards)
         hashed = _rows_to_results(execute(plan, runner, progress=progress))

@@ -396,6 +396,17 @@ fn fs_bytes(py: Python<'_>, s: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     }
 }
 
+/// The row format of a table of results (`"table"`, `"json"` lines or `"csv"`).
+fn row_format(format: &str) -> PyResult<Format> {
+    Format::parse(format)
+        .filter(|f| *f != Format::Paths)
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "format must be 'json', 'csv' or 'table', not {format:?}"
+            ))
+        })
+}
+
 /// Write HashResult rows (digest, size, path, changed, error) to the descriptor `fd`, formatted
 /// natively in batches: `"table"`, `"json"` (lines) or `"csv"`, as `pfp hash` prints them.
 #[pyfunction]
@@ -406,16 +417,9 @@ fn write_hash_rows(
     fd: i32,
     format: &str,
 ) -> PyResult<u64> {
-    let fmt = Format::parse(format)
-        .filter(|f| *f != Format::Paths)
-        .ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "format must be 'json', 'csv' or 'table', not {format:?}"
-            ))
-        })?;
     let mut w = RowWriter::new(
         output_file(fd)?,
-        fmt,
+        row_format(format)?,
         &["digest", "size", "path", "changed", "error"],
     );
     for item in results.try_iter()? {
@@ -484,16 +488,9 @@ fn find_duplicates<'py>(
     d.set_item("groups", out.rows.last().map_or(0, |r| r.group + 1))?;
     d.set_item("errors", file_errors(out.errors))?;
     if let Some(fd) = fd {
-        let fmt = Format::parse(format)
-            .filter(|f| *f != Format::Paths)
-            .ok_or_else(|| {
-                PyValueError::new_err(format!(
-                    "format must be 'json', 'csv' or 'table', not {format:?}"
-                ))
-            })?;
         let mut w = RowWriter::new(
             output_file(fd)?,
-            fmt,
+            row_format(format)?,
             &["group", "size", "digest", "path", "hardlink_of"],
         );
         for r in &out.rows {
