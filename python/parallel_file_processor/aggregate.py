@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .log import files_failed
 from .output import PathLike, atomic_writer, require_pyarrow, without_outputs, write_frame
 from .progress import ProgressArg, Reporter
-from .schema import AggregateReport, unify, with_source
+from .schema import AggregateReport, conform, unify, with_source
 from .types import FileError
 
 if TYPE_CHECKING:
@@ -435,20 +435,11 @@ def read_shard(shard: tuple[list[str], list[str], ReadOptions, bool]
 
 def read_partition(path: str, label: str, options: ReadOptions, target: Any) -> pd.DataFrame:
     """One file as a pandas partition with the agreed schema (empty when it cannot be read)."""
-    import pyarrow as pa
-
     [table] = read_files([Path(path)], [label], options, AggregateReport())
     if table is None or not table.num_columns:
         table = target.empty_table()
     else:
-        arrays = []
-        for f in target:
-            if f.name in table.column_names:
-                col = table.column(f.name)
-                arrays.append(col if col.type == f.type else col.cast(f.type, safe=False))
-            else:
-                arrays.append(pa.nulls(table.num_rows, type=f.type))
-        table = pa.Table.from_arrays(arrays, schema=target)
+        table = conform(table, target)
     source_column = options.source_column
     if source_column:
         table = with_source(table, label, source_column)

@@ -16,7 +16,7 @@ from .types import FileError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["AggregateReport", "unify", "with_source"]
+__all__ = ["AggregateReport", "conform", "unify", "with_source"]
 
 
 @dataclass
@@ -126,15 +126,23 @@ def unify(
         ]
         if changed:
             report.type_changes[label] = changed
-        arrays = []
-        for f in target:
-            if f.name in t.column_names:
-                col = t.column(f.name)
-                arrays.append(col if col.type == f.type else col.cast(f.type, safe=False))
-            else:
-                arrays.append(pa.nulls(t.num_rows, type=f.type))
-        out.append((label, pa.Table.from_arrays(arrays, schema=target)))
+        out.append((label, conform(t, target)))
     return out
+
+
+def conform(table: pa.Table, target: pa.Schema) -> pa.Table:
+    """``table`` with the columns of the schema ``target``, in its order and types: columns it
+    lacks are nulls, others are cast (``pyarrow`` tables and schemas)."""
+    import pyarrow as pa
+
+    arrays = []
+    for f in target:
+        if f.name in table.column_names:
+            col = table.column(f.name)
+            arrays.append(col if col.type == f.type else col.cast(f.type, safe=False))
+        else:
+            arrays.append(pa.nulls(table.num_rows, type=f.type))
+    return pa.Table.from_arrays(arrays, schema=target)
 
 
 def _promote(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
